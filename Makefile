@@ -1,0 +1,51 @@
+# `make run` and `make test` set everything up on first use; see the README.
+PORT ?= 5000
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+PYTHON ?= python3
+LOCK := $(BIN)/pip-compile --quiet --strip-extras --no-header --no-emit-index-url --no-emit-find-links
+# The Procfile's web line, run exactly as a dyno runs it.
+WEB := $(shell sed -n 's/^web:[[:space:]]*//p' Procfile)
+
+.PHONY: run test lint format check lock upgrade bench clean
+
+$(VENV)/.site: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.site requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.site
+	PATH="$(BIN):$$PATH" PORT=$(PORT) bash -c '$(WEB)'
+
+test: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# A deployed instance, checked the way an operator would after `git push heroku`.
+check: $(VENV)/.site
+	$(BIN)/python tests/deploy_check.py $(URL)
+
+# Pin what requirements*.in ask for; `upgrade` moves every pin to the newest release.
+lock: $(VENV)/.dev
+	$(LOCK) requirements.in -o requirements.txt
+	$(LOCK) requirements-dev.in -o requirements-dev.txt
+
+upgrade: $(VENV)/.dev
+	$(LOCK) --upgrade requirements.in -o requirements.txt
+	$(LOCK) --upgrade requirements-dev.in -o requirements-dev.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,293 @@
+"""What is my IP: shows each visitor their address and the query-string arguments
+of their request, as a page for people, JSON for scripts and text for terminals.
+
+Run it with `python site.py` (see `serve` at the bottom and the README for why).
+"""
+
+import ipaddress
+import os
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import parse_accept_header
+from whitenoise import WhiteNoise
+
+ROOT = Path(__file__).resolve().parent
+
+# User-Agent prefixes of command-line clients, which get the bare address as text
+# unless their Accept header asks for something else (as on ifconfig.co).
+COMMAND_LINE_AGENTS = (
+    "curl/",
+    "wget/",
+    "httpie/",
+    "xh/",
+    "fetch libfetch",
+    "go-http-client/",
+    "ddclient/",
+    "mikrotik/",
+)
+
+# RFC 1918, carrier-grade NAT (RFC 6598) and IPv6 unique local addresses.
+PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "fc00::/7",
+    )
+)
+
+# Where scripts call: errors there are JSON whatever the client accepts.
+JSON_PATHS = ("/api", "/get_my_ip")
+
+MEDIA_TYPES = {"html": "text/html", "json": "application/json", "text": "text/plain"}
+
+
+# --- Working out who is asking (pure functions, no HTTP) ---------------------
+
+
+def trusted_proxy_hops(environ) -> int:
+    """How many proxies in front of us append to X-Forwarded-For and are trusted.
+
+    Heroku's router is one (every dyno has DYNO set); with no proxy, none.
+    """
+    configured = environ.get("TRUSTED_PROXY_HOPS", "").strip()
+    if not configured:
+        return 1 if environ.get("DYNO") else 0
+    if not configured.isdigit():
+        raise ValueError(
+            f"TRUSTED_PROXY_HOPS must be a whole number of proxies, not {configured!r}"
+        )
+    return int(configured)
+
+
+def parse_address(text: str):
+    """The IP address in `text` (an X-Forwarded-For entry or a socket peer), or None.
+
+    Accepts a port after the address, as some proxies add one, and shows an
+    IPv4-mapped IPv6 address as the IPv4 address it carries.
+    """
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return getattr(address, "ipv4_mapped", None) or address
+
+
+def client_address(peer: str, forwarded_for: str, hops: int):
+    """The address that the first trusted proxy saw the request come from.
+
+    Each trusted proxy appends the address it saw to the right of
+    X-Forwarded-For, so only the last `hops` entries can be believed; anything
+    to their left was written by the client. If the entry we want is missing
+    or malformed, the nearest trusted one is used, and failing that the peer.
+    """
+    trusted = forwarded_for.split(",")[-hops:] if hops else []
+    for candidate in [*trusted, peer]:
+        address = parse_address(candidate)
+        if address is not None:
+            return address
+    return None
+
+
+def address_scope(address) -> str:
+    """A one-word answer to "where does this address belong?"."""
+    if address is None:
+        return "unknown"
+    for scope in ("loopback", "link_local", "multicast"):
+        if getattr(address, f"is_{scope}"):
+            return scope.replace("_", "-")
+    if any(address in network for network in PRIVATE_NETWORKS):
+        return "private"
+    return "public" if address.is_global else "reserved"
+
+
+def query_args(query_string: str) -> dict[str, list[str]]:
+    """Every argument as key -> values, keys in first-seen order, values in order.
+
+    Blank values are kept; `+` is a space; malformed percent-escapes are shown
+    as written and invalid UTF-8 as U+FFFD, so no query string is refused.
+    """
+    args: dict[str, list[str]] = {}
+    for key, value in parse_qsl(query_string, keep_blank_values=True, errors="replace"):
+        args.setdefault(key, []).append(value)
+    return args
+
+
+def build_report(address, query_string: str, headers: dict[str, str]) -> dict:
+    """Everything we tell a visitor about their request, as JSON-ready data."""
+    scope = address_scope(address)
+    return {
+        "ip": str(address) if address is not None else None,
+        "ip_version": address.version if address is not None else None,
+        "ip_is_global": scope == "public",
+        "ip_scope": scope,
+        "args": query_args(query_string),
+        "query_string": query_string,
+        "user_agent": headers.get("User-Agent"),
+        "request_id": headers.get("X-Request-Id"),
+        "headers": headers,
+    }
+
+
+def _match_quality(accepted: list[tuple[str, float]], media_type: str):
+    """(q, specificity) of the most specific range in Accept covering media_type."""
+    main_type = media_type.split("/")[0]
+    ranges = {media_type: 2, f"{main_type}/*": 1, "*/*": 0, "*": 0}
+    best = (0.0, -1)
+    for value, quality in accepted:
+        specificity = ranges.get(value.split(";")[0].strip().lower(), -1)
+        if specificity > best[1]:
+            best = (quality, specificity)
+    return best
+
+
+def choose_format(accept: str, user_agent: str) -> str:
+    """ "html", "json" or "text": what this client asked for, or would expect.
+
+    Parameters such as charset do not change the media type. Among equally
+    acceptable types, one named outright beats a wildcard; a tie between
+    wildcards (curl's */*) goes to what the client is: text for command-line
+    clients, HTML for the rest. An Accept header nothing satisfies is ignored.
+    """
+    agent = user_agent.lower()
+    is_command_line = agent.startswith(COMMAND_LINE_AGENTS) or "powershell" in agent
+    preference = (
+        ["text", "html", "json"] if is_command_line else ["html", "json", "text"]
+    )
+    accepted = list(parse_accept_header(accept))
+    ranked = sorted(
+        preference,
+        key=lambda fmt: _match_quality(accepted, MEDIA_TYPES[fmt]),
+        reverse=True,  # sorted() is stable, so ties keep the preference order
+    )
+    best = ranked[0]
+    return best if _match_quality(accepted, MEDIA_TYPES[best])[0] > 0 else preference[0]
+
+
+# --- The web application -------------------------------------------------------
+
+app = Flask(__name__)
+app.json.sort_keys = False  # args keep the order they were given in
+app.json.ensure_ascii = False
+app.json.compact = False  # people read this in a terminal too
+app.config["TRUSTED_PROXY_HOPS"] = trusted_proxy_hops(os.environ)
+app.wsgi_app = WhiteNoise(app.wsgi_app, root=ROOT / "static", prefix="static/")
+
+
+def current_report() -> dict:
+    address = client_address(
+        request.remote_addr or "",
+        request.headers.get("X-Forwarded-For", ""),
+        app.config["TRUSTED_PROXY_HOPS"],
+    )
+    query_string = request.query_string.decode("utf-8", "replace")
+    return build_report(address, query_string, dict(request.headers))
+
+
+def requested_format() -> str:
+    return choose_format(
+        request.headers.get("Accept", ""), request.headers.get("User-Agent", "")
+    )
+
+
+def as_text(line: str, status: int = 200):
+    return line + "\n", status, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+@app.get("/")
+def index():
+    report = current_report()
+    fmt = requested_format()
+    if fmt == "json":
+        response = jsonify(report)
+    elif fmt == "text":
+        response = app.make_response(as_text(report["ip"] or ""))
+    else:
+        response = app.make_response(render_template("index.html", report=report))
+    response.vary.update(("Accept", "User-Agent"))
+    return response
+
+
+@app.get("/ip")
+def ip_text():
+    return as_text(current_report()["ip"] or "")
+
+
+@app.get("/api", strict_slashes=False)
+def api_report():
+    return jsonify(current_report())
+
+
+@app.get("/api/ip")
+@app.get("/get_my_ip/", strict_slashes=False)  # the original article's endpoint
+def api_ip():
+    return jsonify(ip=current_report()["ip"])
+
+
+@app.get("/api/args")
+def api_args():
+    return jsonify(args=current_report()["args"])
+
+
+@app.get("/api/headers")
+def api_headers():
+    return jsonify(headers=current_report()["headers"])
+
+
+@app.get("/healthz")
+def healthz():
+    return as_text("ok")
+
+
+@app.errorhandler(HTTPException)
+def http_error(error: HTTPException):
+    """Errors answer in the caller's language: JSON under /api, else as negotiated."""
+    response = error.get_response()  # keeps headers such as Allow on a 405
+    fmt = "json" if request.path.startswith(JSON_PATHS) else requested_format()
+    if fmt == "json":
+        body = jsonify(error={"status": error.code, "message": error.description})
+        response.set_data(body.get_data())
+        response.content_type = body.content_type
+    elif fmt == "text":
+        response.set_data(f"{error.code} {error.name}: {error.description}\n")
+        response.content_type = "text/plain; charset=utf-8"
+    else:
+        response.set_data(render_template("error.html", error=error))
+        response.content_type = "text/html; charset=utf-8"
+    return response
+
+
+# --- Serving -------------------------------------------------------------------
+
+
+def serve():
+    """Run gunicorn on this app, reading gunicorn.conf.py and GUNICORN_CMD_ARGS.
+
+    `gunicorn site:app` cannot work: Python imports the standard library's
+    `site` module at start-up, so that name is taken before gunicorn looks.
+    """
+    from gunicorn.app.base import Application
+
+    class SiteServer(Application):
+        def init(self, parser, opts, args):
+            if args:
+                parser.error("the app is built in: pass options only")
+
+        def load(self):
+            return app
+
+    SiteServer("python site.py [OPTIONS]").run()
+
+
+if __name__ == "__main__":
+    serve()
