@@ -18,8 +18,9 @@ $(VENV)/.dev: $(VENV)/.site requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# STATIC_AUTOREFRESH: edits to static/ show on the next reload.
 run: $(VENV)/.site
-	PATH="$(BIN):$$PATH" PORT=$(PORT) bash -c '$(WEB)'
+	PATH="$(BIN):$$PATH" PORT=$(PORT) STATIC_AUTOREFRESH=1 bash -c '$(WEB)'
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check .

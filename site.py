@@ -4,15 +4,20 @@ of their request, as a page for people, JSON for scripts and text for terminals.
 Run it with `python site.py` (see `serve` at the bottom and the README for why).
 """
 
+import hashlib
 import ipaddress
 import os
+import shutil
+import tempfile
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_accept_header
+from werkzeug.middleware.proxy_fix import ProxyFix
 from whitenoise import WhiteNoise
+from whitenoise.compress import Compressor
 
 ROOT = Path(__file__).resolve().parent
 
@@ -174,14 +179,79 @@ def choose_format(accept: str, user_agent: str) -> str:
     return best if _match_quality(accepted, MEDIA_TYPES[best])[0] > 0 else preference[0]
 
 
+# --- Static files --------------------------------------------------------------
+
+
+def hashed_name(name: str, content: bytes) -> str:
+    """style.css -> style.<12 hex digits of its content>.css"""
+    stem, dot, suffix = name.rpartition(".")
+    digest = hashlib.sha256(content).hexdigest()[:12]
+    return f"{stem}.{digest}.{suffix}" if dot else f"{name}.{digest}"
+
+
+def collect_static(source: Path) -> tuple[Path, dict[str, str]]:
+    """Copies `source` to a build directory under content-hashed names as well as
+    the plain ones, with gzip and Brotli variants beside each file.
+
+    Built at boot, once per content: it takes milliseconds, needs no build step,
+    and what is served always matches the source.
+    """
+    files = {
+        path.relative_to(source).as_posix(): path.read_bytes()
+        for path in sorted(source.rglob("*"))
+        if path.is_file()
+    }
+    names = {name: hashed_name(name, content) for name, content in files.items()}
+    build_id = hashlib.sha256(repr(sorted(names.items())).encode()).hexdigest()[:12]
+    build = Path(tempfile.gettempdir()) / f"whatismyip-static-{build_id}"
+    if not build.is_dir():
+        staging = Path(tempfile.mkdtemp(prefix="whatismyip-static-"))
+        compressor = Compressor(quiet=True)
+        for name, content in files.items():
+            for output in (staging / name, staging / names[name]):
+                output.parent.mkdir(parents=True, exist_ok=True)
+                output.write_bytes(content)
+                if compressor.should_compress(output.name):
+                    compressor.compress(str(output))
+        try:
+            staging.rename(build)
+        except OSError:  # another process built the same files first
+            shutil.rmtree(staging)
+    return build, names
+
+
 # --- The web application -------------------------------------------------------
 
-app = Flask(__name__)
+app = Flask(__name__, static_folder=None)  # whitenoise serves static/
 app.json.sort_keys = False  # args keep the order they were given in
 app.json.ensure_ascii = False
 app.json.compact = False  # people read this in a terminal too
 app.config["TRUSTED_PROXY_HOPS"] = trusted_proxy_hops(os.environ)
-app.wsgi_app = WhiteNoise(app.wsgi_app, root=ROOT / "static", prefix="static/")
+# The scheme the visitor used, as the trusted router reports it (for HSTS and
+# the URLs in the page); the client address is worked out by client_address.
+app.wsgi_app = ProxyFix(
+    app.wsgi_app, x_for=0, x_proto=min(app.config["TRUSTED_PROXY_HOPS"], 1)
+)
+
+# `make run` sets STATIC_AUTOREFRESH so that edits to static/ show on reload.
+STATIC_AUTOREFRESH = bool(os.environ.get("STATIC_AUTOREFRESH"))
+if STATIC_AUTOREFRESH:
+    static_root, static_names = ROOT / "static", {}
+else:
+    static_root, static_names = collect_static(ROOT / "static")
+app.wsgi_app = WhiteNoise(
+    app.wsgi_app,
+    root=static_root,
+    prefix="static/",
+    autorefresh=STATIC_AUTOREFRESH,
+    immutable_file_test=r"\.[0-9a-f]{12}\.\w+$",
+)
+
+
+@app.template_global()
+def static_url(name: str) -> str:
+    """The URL of a static file, content-hashed so that caches may keep it forever."""
+    return f"/static/{static_names.get(name, name)}"
 
 
 def current_report() -> dict:
@@ -244,9 +314,55 @@ def api_headers():
     return jsonify(headers=current_report()["headers"])
 
 
+@app.get("/edit")
+def edit_args():
+    """The page's argument form, which works without JavaScript: rows of name and
+    value fields come in, the page with exactly those arguments is where we send you."""
+    rows = zip(
+        request.args.getlist("name"), request.args.getlist("value"), strict=False
+    )
+    query = urlencode([(name, value) for name, value in rows if name or value])
+    return redirect(f"{url_for('index')}?{query}" if query else url_for("index"), 303)
+
+
+@app.get("/manifest.webmanifest")
+def manifest():
+    response = jsonify(
+        name="What is my IP?",
+        short_name="My IP",
+        start_url="/",
+        display="standalone",
+        background_color="#ffffff",
+        theme_color="#1d4ed8",
+        icons=[
+            {"src": static_url("icon.svg"), "sizes": "any", "type": "image/svg+xml"}
+        ],
+    )
+    response.content_type = "application/manifest+json"
+    return response
+
+
+@app.get("/favicon.ico")
+def favicon():
+    return redirect(static_url("favicon.ico"), 301)
+
+
+@app.get("/docs")
+def api_docs():
+    return render_template("api.html")
+
+
 @app.get("/healthz")
 def healthz():
     return as_text("ok")
+
+
+@app.after_request
+def never_store(response):
+    """Every answer of the app speaks of one visitor's request: no cache may keep
+    it and hand it to another. (Static files come from whitenoise, not here.)"""
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @app.errorhandler(HTTPException)

@@ -2,6 +2,7 @@
 
 import http.client
 import json
+import re
 import subprocess
 import time
 from urllib.parse import urlsplit
@@ -233,7 +234,7 @@ def test_page_errors_are_pages_in_the_layout(local, method, path, status):
     assert response.status_code == status
     assert response.headers["Content-Type"] == "text/html; charset=utf-8"
     assert f'<h1 id="error-heading">{status} ' in response.text
-    assert 'href="/static/style.css"' in response.text  # the site's own layout
+    assert 'rel="stylesheet" href="/static/style.' in response.text  # the layout
 
 
 def test_page_errors_for_curl_are_text(local):
@@ -246,15 +247,108 @@ def test_page_errors_for_curl_are_text(local):
 # --- Static files ---------------------------------------------------------------
 
 
+def asset_urls(base_url: str) -> list[str]:
+    page = requests.get(base_url, headers=BROWSER, timeout=10).text
+    return [f"{base_url}{path}" for path in re.findall(r'"(/static/[^"]+)"', page)]
+
+
+def test_the_page_links_content_hashed_assets_cached_for_a_year(local):
+    urls = asset_urls(local.url)
+    assert {url.rsplit("/", 1)[1].split(".")[0] for url in urls} == {
+        "favicon",
+        "icon",
+        "style",
+        "app",
+    }
+    for url in urls:
+        assert re.search(r"\.[0-9a-f]{12}\.\w+$", url), url
+        response = requests.get(url, timeout=10)
+        assert response.status_code == 200
+        assert (
+            response.headers["Cache-Control"] == "max-age=315360000, public, immutable"
+        )
+
+
 @pytest.mark.parametrize(
-    ("path", "content_type"),
-    [("/static/style.css", "text/css"), ("/static/favicon.svg", "image/svg+xml")],
+    ("accept_encoding", "encoding"), [("br", "br"), ("gzip", "gzip")]
 )
-def test_static_files_are_served_with_cache_headers(local, path, content_type):
-    response = requests.get(f"{local.url}{path}", timeout=10)
+def test_text_assets_are_served_precompressed(local, accept_encoding, encoding):
+    for url in asset_urls(local.url):
+        if url.endswith((".css", ".js", ".svg")):
+            response = requests.get(
+                url,
+                headers={"Accept-Encoding": accept_encoding},
+                timeout=10,
+                stream=True,
+            )
+            assert response.headers["Content-Encoding"] == encoding, url
+            assert "Accept-Encoding" in response.headers["Vary"]
+
+
+def test_unhashed_asset_names_work_but_are_not_immutable(local):
+    response = requests.get(f"{local.url}/static/style.css", timeout=10)
     assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith(content_type)
-    assert "max-age=" in response.headers["Cache-Control"]
+    assert response.headers["Content-Type"].startswith("text/css")
+    assert response.headers["Cache-Control"] == "max-age=60, public"
+
+
+def test_pages_are_never_stored_by_caches(local):
+    for path in ["/", "/api", "/api/ip", "/nope", "/get_my_ip/"]:
+        response = requests.get(f"{local.url}{path}", headers=BROWSER, timeout=10)
+        assert response.headers["Cache-Control"] == "no-store", path
+
+
+def test_favicon_and_manifest(local):
+    icon = requests.get(f"{local.url}/favicon.ico", timeout=10)
+    assert icon.status_code == 200
+    assert icon.history[0].status_code == 301
+    assert icon.headers["Content-Type"] == "image/x-icon"
+    manifest = requests.get(f"{local.url}/manifest.webmanifest", timeout=10)
+    assert manifest.headers["Content-Type"] == "application/manifest+json"
+    for icon in manifest.json()["icons"]:
+        assert requests.get(f"{local.url}{icon['src']}", timeout=10).status_code == 200
+
+
+def test_static_autorefresh_serves_edits_without_a_rebuild(start_server):
+    server = start_server(STATIC_AUTOREFRESH="1")
+    probe = ROOT / "static" / "autorefresh-probe.txt"
+    try:
+        probe.write_text("first")
+        assert (
+            requests.get(f"{server.url}/static/{probe.name}", timeout=10).text
+            == "first"
+        )
+        probe.write_text("second")
+        assert (
+            requests.get(f"{server.url}/static/{probe.name}", timeout=10).text
+            == "second"
+        )
+    finally:
+        probe.unlink()
+    page = requests.get(server.url, headers=BROWSER, timeout=10).text
+    assert 'href="/static/style.css"' in page
+
+
+# --- The argument form without JavaScript ----------------------------------------
+
+
+def test_the_form_redirects_to_exactly_the_rows_given(local):
+    hostile = '"><script>alert(1)</script>'
+    rows = [("a", "1"), ("", ""), (hostile, "Grüße ✓"), ("", "blank name"), ("a", "")]
+    response = requests.get(
+        f"{local.url}/edit",
+        params=[
+            pair for name, value in rows for pair in (("name", name), ("value", value))
+        ],
+        headers=BROWSER,
+        timeout=10,
+    )
+    assert response.history[0].status_code == 303
+    assert response.status_code == 200
+    report = requests.get(
+        response.url.replace(local.url + "/", local.url + "/api"), timeout=10
+    ).json()
+    assert report["args"] == {"a": ["1", ""], hostile: ["Grüße ✓"], "": ["blank name"]}
 
 
 # --- The client address ---------------------------------------------------------

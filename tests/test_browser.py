@@ -1,0 +1,246 @@
+"""The page in a real headless Chromium (Debian's), against the site booted from
+its Procfile. Skipped, and said so, where Chromium is not installed; never in CI."""
+
+import json
+import os
+import shutil
+from urllib.parse import quote, urlsplit
+
+import pytest
+from conftest import ROOT
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium")
+if not CHROMIUM:
+    if os.environ.get("CI"):
+        raise RuntimeError("CI must run the browser tests: apt-get install chromium")
+    pytest.skip(
+        "browser tests skipped: Chromium is not installed (apt-get install chromium)",
+        allow_module_level=True,
+    )
+
+from axe_playwright_python.sync_playwright import Axe  # noqa: E402
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 320, "height": 640}
+HOSTILE = '"><script>window.pwned=1</script><img src=x onerror="window.pwned=1">'
+UNICODE = "Grüße ✓ 日本語 🙂 a+b=c&d %41"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+class Visit:
+    """A page, recording console errors and every request it makes."""
+
+    def __init__(self, browser, base_url, **context_options):
+        self.context = browser.new_context(**context_options)
+        self.page = self.context.new_page()
+        self.errors = []
+        self.requests = []
+        self.page.on(
+            "console",
+            lambda message: (
+                message.type == "error" and self.errors.append(message.text)
+            ),
+        )
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("request", lambda request: self.requests.append(request))
+        self.base_url = base_url
+
+    def open(self, path="/"):
+        self.page.goto(self.base_url + path, wait_until="load")
+        return self.page
+
+
+@pytest.fixture
+def visit(browser, local):
+    visits = []
+
+    def open_visit(path="/", **context_options):
+        context_options.setdefault("viewport", DESKTOP)
+        visit = Visit(browser, local.url, **context_options)
+        visit.open(path)
+        visits.append(visit)
+        return visit
+
+    yield open_visit
+    for visit in visits:
+        assert visit.errors == [], "the console showed errors"
+        visit.context.close()
+
+
+def api_args(page):
+    """What the site reports for the query string the page now shows."""
+    query = urlsplit(page.url).query
+    response = page.request.get(f"{page.url.split('?')[0]}api?{query}")
+    return response.json()["args"]
+
+
+def test_the_ip_and_args_render_and_hostile_values_stay_inert(visit):
+    hostile = quote(HOSTILE, safe="")
+    page = visit(f"/?x={hostile}&x=2&{hostile}=k").page
+    assert page.locator("#ip").inner_text() == "127.0.0.1"
+    assert page.locator(".facts").inner_text().split() == ["IPv4", "Loopback"]
+    cells = page.locator("table.args").first.locator("tbody td").all_inner_texts()
+    assert cells == ["x", HOSTILE, "x", "2", HOSTILE, "k"]
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("img[src=x]").count() == 0
+
+
+def test_the_copy_button_puts_the_ip_on_the_clipboard(visit):
+    page = visit(permissions=["clipboard-read", "clipboard-write"]).page
+    button = page.locator('button[data-copy="ip"]')
+    before = button.bounding_box()
+    button.focus()
+    page.keyboard.press("Enter")  # reachable and usable from the keyboard
+    expect(page.locator(".status")).to_have_text("Copied")
+    expect(button).to_have_text("Copied")
+    assert button.bounding_box() == before  # no layout shift
+    assert page.evaluate("navigator.clipboard.readText()") == "127.0.0.1"
+
+
+def test_snippets_name_this_site_and_copy(visit, local):
+    page = visit(permissions=["clipboard-read", "clipboard-write"]).page
+    snippet = page.locator("#snippet-python").inner_text()
+    assert f'requests.get("{local.url}/api"' in snippet
+    page.locator('button[data-copy="snippet-fetch"]').click()
+    assert f"{local.url}/api/ip" in page.evaluate("navigator.clipboard.readText()")
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["with-js", "without-js"])
+def test_the_args_form_round_trips_hostile_and_unicode_values(visit, javascript):
+    page = visit("/?keep=1&drop=2", java_script_enabled=javascript).page
+    rows = page.locator(".arg-rows .arg-row")
+    # Drop the second row by clearing it, and fill the blank row at the end.
+    rows.nth(1).locator("input").nth(0).fill("")
+    rows.nth(1).locator("input").nth(1).fill("")
+    rows.nth(2).locator("input").nth(0).fill(HOSTILE)
+    rows.nth(2).locator("input").nth(1).fill(UNICODE)
+    if javascript:
+        page.get_by_role("button", name="Add an argument").click()
+        rows.nth(3).locator("input").nth(0).fill(UNICODE)
+        rows.nth(3).locator("input").nth(1).fill("")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url("**/?**")
+    expected = {"keep": ["1"], HOSTILE: [UNICODE]}
+    if javascript:
+        expected[UNICODE] = [""]
+    assert api_args(page) == expected
+    assert HOSTILE in page.locator("table.args").first.inner_text()
+
+
+def test_remove_buttons_drop_rows(visit):
+    page = visit("/?a=1&b=2").page
+    page.locator(".arg-row").nth(0).get_by_role("button", name="Remove").click()
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url("**/?b=2")
+    assert api_args(page) == {"b": ["2"]}
+
+
+def test_no_request_leaves_the_origin(visit, local):
+    started = visit("/?a=1")
+    started.page.wait_for_load_state("networkidle")
+    origins = {
+        "{0.scheme}://{0.netloc}".format(urlsplit(r.url)) for r in started.requests
+    }
+    assert origins == {local.url}
+
+
+def background_luminance(page):
+    rgb = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    red, green, blue = (
+        int(part) for part in rgb[rgb.index("(") + 1 : -1].split(",")[:3]
+    )
+    return (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
+
+
+def test_dark_mode_follows_the_system_setting(visit):
+    assert background_luminance(visit(color_scheme="light").page) > 0.8
+    assert background_luminance(visit(color_scheme="dark").page) < 0.2
+
+
+def test_a_phone_has_no_horizontal_scroll(visit):
+    long_query = "/?" + "&".join(
+        [f"{'k' * 60}={'v' * 120}", f"header={'x' * 300}", "ipv6=2001:db8::1"]
+    )
+    page = visit(long_query, viewport=PHONE, color_scheme="dark").page
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_serious_or_critical_violations(visit, scheme):
+    page = visit("/?a=1&a=&b=%3Cb%3E", color_scheme=scheme).page
+    page.locator("details").first.evaluate("details => details.open = true")
+    violations = Axe().run(page).response["violations"]
+    serious = [
+        f"{v['id']} ({v['impact']}): {v['help']}"
+        for v in violations
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert serious == []
+
+
+def test_the_first_load_weighs_under_30_kb(visit):
+    loaded = visit("/")
+    loaded.page.wait_for_load_state("networkidle")
+    sizes = {
+        request.url: request.sizes()["responseBodySize"]
+        + request.sizes()["responseHeadersSize"]
+        for request in loaded.requests
+        if request.response()
+    }
+    total = sum(sizes.values())
+    assert len(sizes) >= 4, sizes  # the page, its stylesheet, script and icon
+    assert total < 30 * 1024, json.dumps(sizes, indent=2)
+
+
+def test_screenshots_for_the_readme(browser, dyno):
+    """As a visitor sees the page on a dyno; the snippets' host shown as a placeholder
+    so that the pictures change only when the page does."""
+    docs = ROOT / "docs"
+    docs.mkdir(exist_ok=True)
+    shots = {
+        "screenshot-desktop.png": {"viewport": DESKTOP, "color_scheme": "light"},
+        "screenshot-phone-dark.png": {
+            "viewport": PHONE,
+            "color_scheme": "dark",
+            "device_scale_factor": 2,
+        },
+    }
+    for name, options in shots.items():
+        shot = Visit(
+            browser,
+            dyno.url,
+            extra_http_headers={"X-Forwarded-For": "203.0.113.42"},
+            **options,
+        )
+        page = shot.open("/?name=value&name=again&q=hello+world&empty=")
+        assert page.locator("#ip").inner_text() == "203.0.113.42"
+        page.evaluate(
+            """origin => document.querySelectorAll(".code").forEach(code => {
+                code.textContent = code.textContent.replaceAll(origin, "https://your-app.example");
+            })""",
+            dyno.url,
+        )
+        page.screenshot(path=docs / name, full_page=True)
+        shot.context.close()
+        assert shot.errors == []
+        assert (docs / name).stat().st_size > 10_000
