@@ -7,19 +7,25 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 # Heroku sizes WEB_CONCURRENCY to the dyno's memory; 2 suits the small ones.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 
-# Heroku's router keeps connections to the dyno open between requests; the sync
-# worker closes every connection, while gthread keeps them and serves requests
-# from a pool of threads, so one slow client does not hold up a whole worker.
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Heroku's router keeps connections to the dyno open between requests, and
+# clients may be slow to send theirs: gevent serves each connection from a
+# cheap greenlet, so neither ties up the worker (sync keeps no connections
+# open; gthread's small thread pool is exhausted by a few slow clients).
+worker_class = "gevent"
+worker_connections = 1000
 
 # The router drops idle connections after 90 s; closing them first ourselves
 # would race a request it has just sent down one (H18 errors).
 keepalive = 95
 
-# Heroku sends SIGTERM and then SIGKILL 30 s later: let requests in flight
-# finish, but exit well before that.
-graceful_timeout = 20
+# Heroku's router passes request lines of up to 8 KB: take query strings as
+# long as it lets through (gunicorn's own maximum is 8190 bytes).
+limit_request_line = 8190
+
+# Heroku sends SIGTERM and then SIGKILL 30 s later. Requests here take
+# milliseconds, but connections the router keeps idle hold a stopping worker
+# until this runs out: long enough for any request, well inside the 30 s.
+graceful_timeout = 10
 
 # The router gives up on a request that has not started answering in 30 s;
 # a worker silent for that long is stuck and is replaced.

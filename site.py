@@ -6,6 +6,7 @@ Run it with `python site.py` (see `serve` at the bottom and the README for why).
 
 import hashlib
 import ipaddress
+import json
 import os
 import shutil
 import tempfile
@@ -48,6 +49,26 @@ PRIVATE_NETWORKS = tuple(
 
 # Where scripts call: errors there are JSON whatever the client accepts.
 JSON_PATHS = ("/api", "/get_my_ip")
+
+SECURITY_HEADERS = {
+    # Every answer speaks of one visitor's request: no cache may hand it to another.
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "; ".join(
+        [
+            "default-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    ),
+    "X-Content-Type-Options": "nosniff",
+    # The page's URL holds the visitor's arguments, which may be secrets.
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), "
+    "usb=(), clipboard-write=(self)",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
 
 MEDIA_TYPES = {"html": "text/html", "json": "application/json", "text": "text/plain"}
 
@@ -116,27 +137,34 @@ def address_scope(address) -> str:
     return "public" if address.is_global else "reserved"
 
 
-def query_args(query_string: str) -> dict[str, list[str]]:
-    """Every argument as key -> values, keys in first-seen order, values in order.
+def query_pairs(query_string: str) -> list[tuple[str, str]]:
+    """Every name and value in the order sent.
 
     Blank values are kept; `+` is a space; malformed percent-escapes are shown
     as written and invalid UTF-8 as U+FFFD, so no query string is refused.
     """
+    return parse_qsl(query_string, keep_blank_values=True, errors="replace")
+
+
+def group_args(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Name -> its values: names in first-seen order, values in order."""
     args: dict[str, list[str]] = {}
-    for key, value in parse_qsl(query_string, keep_blank_values=True, errors="replace"):
-        args.setdefault(key, []).append(value)
+    for name, value in pairs:
+        args.setdefault(name, []).append(value)
     return args
 
 
 def build_report(address, query_string: str, headers: dict[str, str]) -> dict:
     """Everything we tell a visitor about their request, as JSON-ready data."""
     scope = address_scope(address)
+    pairs = query_pairs(query_string)
     return {
         "ip": str(address) if address is not None else None,
         "ip_version": address.version if address is not None else None,
         "ip_is_global": scope == "public",
         "ip_scope": scope,
-        "args": query_args(query_string),
+        "args": group_args(pairs),
+        "pairs": pairs,
         "query_string": query_string,
         "user_agent": headers.get("User-Agent"),
         "request_id": headers.get("X-Request-Id"),
@@ -227,11 +255,17 @@ app.json.sort_keys = False  # args keep the order they were given in
 app.json.ensure_ascii = False
 app.json.compact = False  # people read this in a terminal too
 app.config["TRUSTED_PROXY_HOPS"] = trusted_proxy_hops(os.environ)
+OPENAPI = json.loads((ROOT / "static" / "openapi.json").read_text())
 # The scheme the visitor used, as the trusted router reports it (for HSTS and
 # the URLs in the page); the client address is worked out by client_address.
 app.wsgi_app = ProxyFix(
     app.wsgi_app, x_for=0, x_proto=min(app.config["TRUSTED_PROXY_HOPS"], 1)
 )
+
+
+def add_static_headers(headers, path, url):
+    headers["X-Content-Type-Options"] = "nosniff"
+
 
 # `make run` sets STATIC_AUTOREFRESH so that edits to static/ show on reload.
 STATIC_AUTOREFRESH = bool(os.environ.get("STATIC_AUTOREFRESH"))
@@ -245,6 +279,7 @@ app.wsgi_app = WhiteNoise(
     prefix="static/",
     autorefresh=STATIC_AUTOREFRESH,
     immutable_file_test=r"\.[0-9a-f]{12}\.\w+$",
+    add_headers_function=add_static_headers,
 )
 
 
@@ -347,9 +382,14 @@ def favicon():
     return redirect(static_url("favicon.ico"), 301)
 
 
+@app.get("/api/openapi.json")
+def openapi():
+    return jsonify(OPENAPI)
+
+
 @app.get("/docs")
 def api_docs():
-    return render_template("api.html")
+    return render_template("api.html", api=OPENAPI)
 
 
 @app.get("/healthz")
@@ -358,10 +398,19 @@ def healthz():
 
 
 @app.after_request
-def never_store(response):
-    """Every answer of the app speaks of one visitor's request: no cache may keep
-    it and hand it to another. (Static files come from whitenoise, not here.)"""
-    response.headers["Cache-Control"] = "no-store"
+def add_security_headers(response):
+    """Headers for every answer of the app (static files are whitenoise's)."""
+    response.headers.update(SECURITY_HEADERS)
+    if request.is_secure:  # only when the trusted router says it was HTTPS
+        response.headers["Strict-Transport-Security"] = "max-age=63072000"
+    if request.path.startswith(JSON_PATHS):
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        if request.method == "OPTIONS":  # a CORS preflight
+            response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
+            asked = request.headers.get("Access-Control-Request-Headers")
+            if asked:
+                response.headers["Access-Control-Allow-Headers"] = asked
+            response.headers["Access-Control-Max-Age"] = "86400"
     return response
 
 

@@ -30,7 +30,7 @@ UNICODE = "Grüße ✓ 日本語 🙂 a+b=c&d %41"
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(local):  # closed before the servers, so no connection is left open
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,

@@ -6,10 +6,10 @@ import pytest
 
 @pytest.fixture
 def broken_client(site, monkeypatch):
-    def fail(query_string):
+    def fail(pairs):
         raise RuntimeError("secret detail")
 
-    monkeypatch.setattr(site, "query_args", fail)
+    monkeypatch.setattr(site, "group_args", fail)
     return site.app.test_client()
 
 

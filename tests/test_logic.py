@@ -133,7 +133,7 @@ def test_address_scope(site, address, scope):
     ],
 )
 def test_query_args(site, query_string, expected):
-    args = site.query_args(query_string)
+    args = site.group_args(site.query_pairs(query_string))
     assert args == expected
     assert list(args) == list(expected)  # first-seen order
 
@@ -195,6 +195,7 @@ def test_build_report_fields(site):
         "ip_is_global": False,
         "ip_scope": "reserved",
         "args": {"a": ["1", ""]},
+        "pairs": [("a", "1"), ("a", "")],
         "query_string": "a=1&a=",
         "user_agent": "curl/8.5.0",
         "request_id": "abc-123",

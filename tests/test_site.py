@@ -153,6 +153,7 @@ def test_api_report_fields(local):
         "ip_is_global",
         "ip_scope",
         "args",
+        "pairs",
         "query_string",
         "user_agent",
         "request_id",
@@ -163,6 +164,7 @@ def test_api_report_fields(local):
     assert report["ip_is_global"] is False
     assert report["ip_scope"] == "loopback"
     assert list(report["args"].items()) == [("z", ["last", "again"]), ("a", ["1", ""])]
+    assert report["pairs"] == [["z", "last"], ["a", "1"], ["a", ""], ["z", "again"]]
     assert report["query_string"] == "z=last&a=1&a=&z=again"
     assert report["user_agent"] == "curl/8.5.0"
     assert report["request_id"] is None
@@ -456,6 +458,7 @@ def test_deploy_check_catches_a_dyno_reachable_without_the_router(dyno):
 def test_sigterm_stops_the_site_well_inside_herokus_window(start_server):
     server = start_server(WEB_CONCURRENCY="2")
     assert requests.get(f"{server.url}/healthz", timeout=10).ok
+    time.sleep(1)  # every worker booted: a signal in mid-boot is another story
     took = server.terminate()
     assert server.process.returncode == 0
     assert took < 10, f"took {took:.1f} s; Heroku sends SIGKILL at 30 s"
