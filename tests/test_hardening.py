@@ -1,0 +1,381 @@
+"""The API contract, the security headers and hostile input, against the site
+booted from its Procfile."""
+
+import http.client
+import json
+import socket
+import subprocess
+from urllib.parse import parse_qsl, quote
+
+import pytest
+import requests
+from conftest import BIN
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+ROUTES = [
+    "/",
+    "/ip",
+    "/api",
+    "/api/ip",
+    "/api/args",
+    "/api/headers",
+    "/api/openapi.json",
+    "/get_my_ip/",
+    "/healthz",
+    "/docs",
+    "/edit",
+    "/manifest.webmanifest",
+]
+BROWSER = {"Accept": "text/html", "User-Agent": "Mozilla/5.0"}
+XSS = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
+
+
+def send_raw(url: str, data: bytes, timeout: float = 10) -> bytes:
+    """Bytes on the wire, exactly as given; everything the server answers."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def status_of(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
+# --- The contract ---------------------------------------------------------------
+
+
+def test_every_api_route_is_in_the_openapi_document(site, local):
+    document = requests.get(f"{local.url}/api/openapi.json", timeout=10).json()
+    assert document["openapi"].startswith("3.1")
+    routes = {
+        rule.rule
+        for rule in site.app.url_map.iter_rules()
+        if rule.rule.startswith(site.JSON_PATHS)
+    }
+    assert routes == set(document["paths"])
+
+
+def test_schemathesis_finds_nothing_with_every_check(local, tmp_path):
+    result = subprocess.run(
+        [
+            BIN / "schemathesis",
+            "run",
+            f"{local.url}/api/openapi.json",
+            "--checks",
+            "all",
+            "--max-examples",
+            "60",
+            "--seed",
+            "20261124",
+        ],
+        cwd=tmp_path,  # schemathesis leaves its report files there
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "No issues found" in result.stdout
+
+
+def test_the_api_page_is_in_the_site_layout_and_names_every_route(local):
+    page = requests.get(f"{local.url}/docs", headers=BROWSER, timeout=10)
+    assert page.status_code == 200
+    assert 'rel="stylesheet" href="/static/style.' in page.text
+    for path in ["/api", "/api/ip", "/api/args", "/api/headers", "/get_my_ip/"]:
+        assert f"<code>GET {path}</code>" in page.text
+    assert "<code>pairs</code>" in page.text
+
+
+# --- Headers --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/docs", "/nope", "/api", "/api/nope"])
+def test_security_headers(local, path):
+    response = requests.get(f"{local.url}{path}", headers=BROWSER, timeout=10)
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy
+    assert "unsafe-eval" not in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert "camera=()" in response.headers["Permissions-Policy"]
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "Strict-Transport-Security" not in response.headers  # plain local HTTP
+
+
+def test_the_page_has_no_inline_script_or_style(local):
+    page = requests.get(local.url, headers=BROWSER, timeout=10).text
+    assert "<style" not in page
+    assert " style=" not in page
+    assert "<script>" not in page  # every script has a src
+    assert " on" not in page.replace(" only", "").split("<body", 1)[1].split(">")[0]
+
+
+def test_hsts_only_over_https_through_the_trusted_router(heroku, local, dyno):
+    through_router = requests.get(f"{heroku.url}/", headers=BROWSER, timeout=10)
+    assert through_router.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert f"https://{heroku.url.removeprefix('http://')}/api" in through_router.text
+    for forged in (local, dyno):  # no trusted hop on local; no router on dyno
+        response = requests.get(
+            f"{forged.url}/",
+            headers={**BROWSER, "X-Forwarded-Proto": "http"},
+            timeout=10,
+        )
+        assert "Strict-Transport-Security" not in response.headers
+    spoofed = requests.get(
+        f"{local.url}/", headers={**BROWSER, "X-Forwarded-Proto": "https"}, timeout=10
+    )
+    assert "Strict-Transport-Security" not in spoofed.headers
+
+
+def test_static_files_are_nosniff_too(local):
+    response = requests.get(f"{local.url}/static/style.css", timeout=10)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("path", ["/api", "/api/ip", "/api/headers", "/get_my_ip/"])
+def test_the_api_allows_cross_origin_reads_without_credentials(local, path):
+    origin = {"Origin": "https://elsewhere.example"}
+    response = requests.get(f"{local.url}{path}", headers=origin, timeout=10)
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Access-Control-Allow-Credentials" not in response.headers
+    preflight = requests.options(
+        f"{local.url}{path}",
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-custom, content-type",
+        },
+        timeout=10,
+    )
+    assert preflight.status_code in (200, 204)
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert "GET" in preflight.headers["Access-Control-Allow-Methods"]
+    assert preflight.headers["Access-Control-Allow-Headers"] == "x-custom, content-type"
+    assert "Access-Control-Allow-Credentials" not in preflight.headers
+
+
+def test_pages_are_not_open_to_cross_origin_reads(local):
+    response = requests.get(
+        local.url, headers={"Origin": "https://x.example"}, timeout=10
+    )
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+# --- Hostile input --------------------------------------------------------------
+
+
+def test_a_request_line_past_the_limit_is_a_clean_4xx_and_the_site_carries_on(local):
+    answer = send_raw(
+        local.url, b"GET /api?" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    assert 400 <= status_of(answer) < 500
+    assert b"Traceback" not in answer
+    assert requests.get(f"{local.url}/api/ip", timeout=10).status_code == 200
+
+
+def test_a_long_query_that_fits_the_router_is_served(local):
+    query = "&".join(f"k{i}=v" for i in range(1800))[:8000]
+    response = requests.get(f"{local.url}/api?{query}", timeout=10)
+    assert response.status_code == 200
+    assert response.json()["query_string"] == query
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        b"X-Big: " + b"h" * 9000 + b"\r\n",
+        b"".join(b"X-Many-%d: 1\r\n" % i for i in range(200)),
+    ],
+    ids=["one-huge-header", "too-many-headers"],
+)
+def test_headers_past_the_limits_are_a_clean_4xx(local, headers):
+    answer = send_raw(
+        local.url, b"GET /api HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n"
+    )
+    assert 400 <= status_of(answer) < 500
+    assert requests.get(f"{local.url}/healthz", timeout=10).status_code == 200
+
+
+def test_hundreds_of_args(local):
+    pairs = [(f"key{i % 150}", str(i)) for i in range(600)]
+    response = requests.get(f"{local.url}/api", params=pairs, timeout=10)
+    assert response.status_code == 200
+    report = response.json()
+    assert len(report["args"]) == 150
+    assert report["pairs"] == [list(pair) for pair in pairs]
+
+
+def test_nul_and_control_characters_are_reported_not_obeyed(local):
+    response = requests.get(
+        f"{local.url}/api",
+        params={"nul\x00": "a\x00b", "ctl": "\x01\x1b[31m\x7f"},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    assert response.json()["args"] == {
+        "nul\x00": ["a\x00b"],
+        "ctl": ["\x01\x1b[31m\x7f"],
+    }
+    page = requests.get(
+        f"{local.url}/", params={"k": "\x00<b>"}, headers=BROWSER, timeout=10
+    )
+    assert page.status_code == 200
+    assert "&lt;b&gt;" in page.text
+
+
+def test_raw_control_characters_in_the_request_line_are_refused_cleanly(local):
+    answer = send_raw(local.url, b"GET /api?a=\x01\x7f HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status_of(answer) in (200, 400)
+    assert b"Traceback" not in answer
+
+
+def test_crlf_in_values_never_becomes_a_header(local):
+    injection = "x\r\nX-Injected: yes\r\nSet-Cookie: a=b"
+    for url in (f"{local.url}/edit", f"{local.url}/"):
+        response = requests.get(
+            url,
+            params={"name": injection, "value": injection},
+            headers=BROWSER,
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert response.status_code in (200, 303)
+        assert "X-Injected" not in response.headers
+        assert "Set-Cookie" not in response.headers
+        assert "\r" not in response.headers.get("Location", "")
+
+
+def test_invalid_utf8_and_percent_encoding_everywhere(local):
+    for path in ["/", "/api", "/api/args", "/edit", "/nope%FF", "/%ZZ"]:
+        answer = send_raw(
+            local.url,
+            f"GET {path}?%FF%FE=%C3%28&%=%%&k%ZZ=%E2%82 HTTP/1.1\r\nHost: x\r\n"
+            "Connection: close\r\n\r\n".encode(),
+        )
+        assert status_of(answer) < 500, path
+        body = answer.split(b"\r\n\r\n", 1)[1]
+        if path.startswith("/api"):
+            json.loads(body)  # still valid JSON
+
+
+def test_raw_non_ascii_bytes_in_the_query(local):
+    answer = send_raw(
+        local.url,
+        b"GET /api?caf\xc3\xa9=na\xefve HTTP/1.1\r\n"
+        b"Host: x\r\nConnection: close\r\n\r\n",
+    )
+    assert status_of(answer) in (200, 400)
+    if status_of(answer) == 200:
+        report = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+        assert report["args"] == {"café": ["na\ufffdve"]}
+
+
+METHODS = [
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "PATCH",
+    "DELETE",
+    "OPTIONS",
+    "TRACE",
+    "PROPFIND",
+]
+
+
+@pytest.mark.parametrize("path", ROUTES)
+def test_every_method_on_every_route(local, path):
+    for method in METHODS:
+        connection = http.client.HTTPConnection("127.0.0.1", local.port, timeout=10)
+        connection.request(
+            method, path, body=b"x=1" if method in ("POST", "PUT") else None
+        )
+        response = connection.getresponse()
+        body = response.read()
+        connection.close()
+        expected = {"GET": 200, "HEAD": 200, "OPTIONS": 200}.get(method, 405)
+        if path == "/edit" and method in ("GET", "HEAD"):
+            expected = 303
+        assert response.status == expected, (method, path, response.status)
+        if expected == 405:
+            assert "GET" in response.getheader("Allow")
+            if path.startswith(("/api", "/get_my_ip")):
+                assert json.loads(body)["error"]["status"] == 405
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Accept": ";;;q=,,,/*/*;q=abc"},
+        {"Accept": "application/json;q=2, text/plain;q=-1"},
+        {"Accept": "\u00ff\u00fe/\u00ff"},
+        {"Host": XSS.replace(" ", "")},
+        {"Host": "[::1"},
+        {"Host": ""},
+        {"X-Forwarded-For": XSS},
+        {"X-Forwarded-For": "," * 500},
+        {"X-Forwarded-Proto": "javascript"},
+        {"X-Forwarded-Port": "-1"},
+        {"X-Forwarded-Host": XSS},
+        {"User-Agent": XSS, "Referer": XSS, "X-Custom": XSS},
+    ],
+)
+@pytest.mark.parametrize("path", ["/", "/api", "/docs"])
+def test_malformed_and_hostile_headers(local, dyno, headers, path):
+    for server in (local, dyno):
+        response = requests.get(
+            f"{server.url}{path}", headers={**BROWSER, **headers}, timeout=10
+        )
+        assert response.status_code < 500
+        if response.headers["Content-Type"].startswith("text/html"):
+            assert "<script>alert(1)</script>" not in response.text
+            assert "onerror=alert(2)>" not in response.text
+        else:  # JSON reports what was sent as data, never as markup
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+            report = response.json()
+            if path == "/api" and response.status_code == 200:
+                assert report["ip"] == "127.0.0.1"
+
+
+def test_xss_in_the_path_is_escaped(local):
+    response = requests.get(f"{local.url}/{quote(XSS)}", headers=BROWSER, timeout=10)
+    assert response.status_code == 404
+    assert "<script>" not in response.text
+
+
+# --- Property: any query string parse_qsl accepts is reported exactly -------------
+
+QUERY_PIECES = st.one_of(
+    st.sampled_from(list("abcXYZ019-._~!$'()*,;:@/?&=+%[]")),
+    st.text(max_size=4).map(lambda text: quote(text, safe="")),
+    st.sampled_from(["%", "%2", "%ZZ", "%FF", "%C3%A9", "%00", "%0D%0A", "+"]),
+)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(query=st.lists(QUERY_PIECES, max_size=30).map("".join))
+def test_api_reports_exactly_the_pairs_parse_qsl_gives(local, query):
+    connection = http.client.HTTPConnection("127.0.0.1", local.port, timeout=10)
+    connection.request("GET", f"/api?{query}")
+    report = json.loads(connection.getresponse().read())
+    connection.close()
+    expected = parse_qsl(query, keep_blank_values=True)
+    assert report["pairs"] == [list(pair) for pair in expected]
+    grouped = {}
+    for name, value in expected:
+        grouped.setdefault(name, []).append(value)
+    assert report["args"] == grouped
+    assert list(report["args"]) == list(grouped)
+    assert report["query_string"] == query
