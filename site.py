@@ -154,12 +154,16 @@ def group_args(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     return args
 
 
+def format_ip(address) -> str | None:
+    return str(address) if address is not None else None
+
+
 def build_report(address, query_string: str, headers: dict[str, str]) -> dict:
     """Everything we tell a visitor about their request, as JSON-ready data."""
     scope = address_scope(address)
     pairs = query_pairs(query_string)
     return {
-        "ip": str(address) if address is not None else None,
+        "ip": format_ip(address),
         "ip_version": address.version if address is not None else None,
         "ip_is_global": scope == "public",
         "ip_scope": scope,
@@ -289,14 +293,22 @@ def static_url(name: str) -> str:
     return f"/static/{static_names.get(name, name)}"
 
 
-def current_report() -> dict:
-    address = client_address(
+def visitor_address():
+    return client_address(
         request.remote_addr or "",
         request.headers.get("X-Forwarded-For", ""),
         app.config["TRUSTED_PROXY_HOPS"],
     )
-    query_string = request.query_string.decode("utf-8", "replace")
-    return build_report(address, query_string, dict(request.headers))
+
+
+def visitor_query_string() -> str:
+    return request.query_string.decode("utf-8", "replace")
+
+
+def current_report() -> dict:
+    return build_report(
+        visitor_address(), visitor_query_string(), dict(request.headers)
+    )
 
 
 def requested_format() -> str:
@@ -311,21 +323,21 @@ def as_text(line: str, status: int = 200):
 
 @app.get("/")
 def index():
-    report = current_report()
     fmt = requested_format()
     if fmt == "json":
-        response = jsonify(report)
+        response = jsonify(current_report())
     elif fmt == "text":
-        response = app.make_response(as_text(report["ip"] or ""))
+        response = app.make_response(as_text(format_ip(visitor_address()) or ""))
     else:
-        response = app.make_response(render_template("index.html", report=report))
+        page = render_template("index.html", report=current_report())
+        response = app.make_response(page)
     response.vary.update(("Accept", "User-Agent"))
     return response
 
 
 @app.get("/ip")
 def ip_text():
-    return as_text(current_report()["ip"] or "")
+    return as_text(format_ip(visitor_address()) or "")
 
 
 @app.get("/api", strict_slashes=False)
@@ -336,17 +348,17 @@ def api_report():
 @app.get("/api/ip")
 @app.get("/get_my_ip/", strict_slashes=False)  # the original article's endpoint
 def api_ip():
-    return jsonify(ip=current_report()["ip"])
+    return jsonify(ip=format_ip(visitor_address()))
 
 
 @app.get("/api/args")
 def api_args():
-    return jsonify(args=current_report()["args"])
+    return jsonify(args=group_args(query_pairs(visitor_query_string())))
 
 
 @app.get("/api/headers")
 def api_headers():
-    return jsonify(headers=current_report()["headers"])
+    return jsonify(headers=dict(request.headers))
 
 
 @app.get("/edit")
@@ -400,7 +412,7 @@ def healthz():
 @app.after_request
 def add_security_headers(response):
     """Headers for every answer of the app (static files are whitenoise's)."""
-    response.headers.update(SECURITY_HEADERS)
+    response.headers.extend(SECURITY_HEADERS)  # new names: no need to replace
     if request.is_secure:  # only when the trusted router says it was HTTPS
         response.headers["Strict-Transport-Security"] = "max-age=63072000"
     if request.path.startswith(JSON_PATHS):
