@@ -7,7 +7,7 @@ LOCK := $(BIN)/pip-compile --quiet --strip-extras --no-header --no-emit-index-ur
 # The Procfile's web line, run exactly as a dyno runs it.
 WEB := $(shell sed -n 's/^web:[[:space:]]*//p' Procfile)
 
-.PHONY: run test lint format check lock upgrade bench clean
+.PHONY: run test lint format check lock upgrade bench bench-workers profile clean
 
 $(VENV)/.site: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,5 +48,17 @@ upgrade: $(VENV)/.dev
 	$(LOCK) --upgrade requirements.in -o requirements.txt
 	$(LOCK) --upgrade requirements-dev.in -o requirements-dev.txt
 
+# The site against its baselines (needs wrk: apt-get install wrk); see the README.
+bench: $(VENV)/.dev
+	$(BIN)/python tests/bench/bench.py
+
+# The worker-class comparison behind gunicorn.conf.py's choice.
+bench-workers: $(VENV)/.dev
+	$(BIN)/python tests/bench/bench.py --worker-classes
+
+# Where a worker spends its time under load, as a flame graph (needs wrk).
+profile: $(VENV)/.dev
+	$(BIN)/python tests/bench/profile.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-httpbin .pytest_cache .ruff_cache

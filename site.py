@@ -13,7 +13,16 @@ import tempfile
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
-from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Flask,
+    has_request_context,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import parse_accept_header
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -188,6 +197,11 @@ def _match_quality(accepted: list[tuple[str, float]], media_type: str):
     return best
 
 
+def is_command_line(user_agent: str) -> bool:
+    agent = user_agent.lower()
+    return agent.startswith(COMMAND_LINE_AGENTS) or "powershell" in agent
+
+
 def choose_format(accept: str, user_agent: str) -> str:
     """ "html", "json" or "text": what this client asked for, or would expect.
 
@@ -254,10 +268,23 @@ def collect_static(source: Path) -> tuple[Path, dict[str, str]]:
 
 # --- The web application -------------------------------------------------------
 
+
+class ReadableJSON(DefaultJSONProvider):
+    """Indented for people at a terminal, compact (and quicker) for programs."""
+
+    sort_keys = False  # args keep the order they were given in
+    ensure_ascii = False
+
+    @property
+    def compact(self):
+        return not (
+            has_request_context()
+            and is_command_line(request.headers.get("User-Agent", ""))
+        )
+
+
 app = Flask(__name__, static_folder=None)  # whitenoise serves static/
-app.json.sort_keys = False  # args keep the order they were given in
-app.json.ensure_ascii = False
-app.json.compact = False  # people read this in a terminal too
+app.json = ReadableJSON(app)
 app.config["TRUSTED_PROXY_HOPS"] = trusted_proxy_hops(os.environ)
 OPENAPI = json.loads((ROOT / "static" / "openapi.json").read_text())
 # The scheme the visitor used, as the trusted router reports it (for HSTS and

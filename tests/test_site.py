@@ -171,6 +171,13 @@ def test_api_report_fields(local):
     assert report["headers"]["X-Custom"] == "hello"
 
 
+def test_json_is_indented_for_terminals_and_compact_for_programs(local):
+    terminal = requests.get(f"{local.url}/api/ip", headers=CURL, timeout=10).text
+    program = requests.get(f"{local.url}/api/ip", timeout=10).text  # python-requests
+    assert terminal == '{\n  "ip": "127.0.0.1"\n}\n'
+    assert program == '{"ip":"127.0.0.1"}\n'
+
+
 def test_api_slices(local):
     def get(path):
         return requests.get(f"{local.url}{path}", params={"k": "v"}, timeout=10)
