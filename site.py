@@ -198,23 +198,23 @@ def _match_quality(accepted: list[tuple[str, float]], media_type: str):
 
 
 def is_command_line(user_agent: str) -> bool:
+    """curl, Wget, HTTPie, PowerShell and other plain clients, as on ifconfig.co."""
     agent = user_agent.lower()
     return agent.startswith(COMMAND_LINE_AGENTS) or "powershell" in agent
 
 
 def choose_format(accept: str, user_agent: str) -> str:
-    """ "html", "json" or "text": what this client asked for, or would expect.
+    """What this client asked for, or would expect: "html", "json" or "text".
 
     Parameters such as charset do not change the media type. Among equally
     acceptable types, one named outright beats a wildcard; a tie between
     wildcards (curl's */*) goes to what the client is: text for command-line
     clients, HTML for the rest. An Accept header nothing satisfies is ignored.
     """
-    agent = user_agent.lower()
-    is_command_line = agent.startswith(COMMAND_LINE_AGENTS) or "powershell" in agent
-    preference = (
-        ["text", "html", "json"] if is_command_line else ["html", "json", "text"]
-    )
+    if is_command_line(user_agent):
+        preference = ["text", "html", "json"]
+    else:
+        preference = ["html", "json", "text"]
     accepted = list(parse_accept_header(accept))
     ranked = sorted(
         preference,
@@ -344,8 +344,8 @@ def requested_format() -> str:
     )
 
 
-def as_text(line: str, status: int = 200):
-    return line + "\n", status, {"Content-Type": "text/plain; charset=utf-8"}
+def as_text(line: str):
+    return line + "\n", {"Content-Type": "text/plain; charset=utf-8"}
 
 
 @app.get("/")
