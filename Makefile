@@ -39,14 +39,14 @@ format: $(VENV)/.dev
 check: $(VENV)/.site
 	$(BIN)/python tests/deploy_check.py $(URL)
 
-# Pin what requirements*.in ask for; `upgrade` moves every pin to the newest release.
+# Pin what each .in file asks for; `upgrade` moves every pin to the newest release.
+LOCKED := requirements requirements-dev tests/bench/requirements-httpbin
+
 lock: $(VENV)/.dev
-	$(LOCK) requirements.in -o requirements.txt
-	$(LOCK) requirements-dev.in -o requirements-dev.txt
+	for name in $(LOCKED); do $(LOCK) $$name.in -o $$name.txt || exit 1; done
 
 upgrade: $(VENV)/.dev
-	$(LOCK) --upgrade requirements.in -o requirements.txt
-	$(LOCK) --upgrade requirements-dev.in -o requirements-dev.txt
+	for name in $(LOCKED); do $(LOCK) --upgrade $$name.in -o $$name.txt || exit 1; done
 
 # The site against its baselines (needs wrk: apt-get install wrk); see the README.
 bench: $(VENV)/.dev
