@@ -21,6 +21,7 @@ WEB_COMMAND = next(
 )
 # What a dyno's environment must not inherit from the machine running the tests.
 PLATFORM_VARIABLES = (
+    "STATIC_AUTOREFRESH",
     "DYNO",
     "PORT",
     "WEB_CONCURRENCY",
