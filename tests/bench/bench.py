@@ -421,7 +421,8 @@ def main():
     if not shutil.which("wrk"):
         sys.exit("make bench needs wrk: apt-get install wrk")
     DOCS.mkdir(exist_ok=True)
-    stamp = f"Measured by `make bench` on {time.strftime('%Y-%m-%d')}. "
+    command = "make bench-workers" if options.worker_classes else "make bench"
+    stamp = f"Measured by `{command}` on {time.strftime('%Y-%m-%d')}. "
     if options.worker_classes:
         table = compare_worker_classes(options.seconds)
         replace_between_markers(DOCS / "performance.md", "workers", stamp + table)
