@@ -22,14 +22,12 @@ $(VENV)/.dev: $(VENV)/.site requirements-dev.txt
 run: $(VENV)/.site
 	PATH="$(BIN):$$PATH" PORT=$(PORT) STATIC_AUTOREFRESH=1 bash -c '$(WEB)'
 
-test: $(VENV)/.dev
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/pytest
-
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/pytest
 
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .

@@ -20,7 +20,7 @@ worker_connections = 1000
 
 # A greenlet whose client sends its next request at once finds it already
 # waiting and never yields, so the worker's other connections starve: p99 at 16
-# connections was a second. Yielding after each request makes it 8 ms.
+# connections was a second. Yielding after each request makes it 7 ms.
 def post_request(worker, req, environ, resp):
     gevent.sleep(0)
 

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # the tests' helpers, shared with the bench
+from conftest import ROOT, WEB_COMMAND, free_port  # noqa: E402
+
 HTTPBIN_VENV = ROOT / ".venv-httpbin"
 DOCS = ROOT / "docs"
 SERVER_CPU, CLIENT_CPU = "0", "1"
@@ -37,19 +39,8 @@ BROWSER = {
     "Accept-Encoding": "gzip, deflate, br",
 }
 ARGS = "a=1&b=two&c=%C3%BC"
-WEB_COMMAND = next(
-    line.removeprefix("web:").strip()
-    for line in (ROOT / "Procfile").read_text().splitlines()
-    if line.startswith("web:")
-)
 GUNICORN = f"{sys.prefix}/bin/gunicorn --bind 127.0.0.1:{{port}} --no-control-socket"
 HALF_A_REQUEST = b"GET /api HTTP/1.1\r\nHost: slow.example\r\n"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:

@@ -47,7 +47,9 @@ def main(path="/api/ip", seconds=5):
         server.stop()
     inclusive, total = Counter(), 0
     for line in raw.read_text().splitlines():
-        stack, count = line.rsplit(" ", 1)
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():  # a frame name that spilled onto its own line
+            continue
         total += int(count)
         for frame in set(stack.split(";")):
             inclusive[frame] += int(count)
