@@ -7,7 +7,7 @@ LOCK := $(BIN)/pip-compile --quiet --strip-extras --no-header --no-emit-index-ur
 # The Procfile's web line, run exactly as a dyno runs it.
 WEB := $(shell sed -n 's/^web:[[:space:]]*//p' Procfile)
 
-.PHONY: run test lint format check lock upgrade bench bench-workers profile clean
+.PHONY: run test lint format check lock upgrade bench bench-workers profile screenshots clean
 
 $(VENV)/.site: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ bench-workers: $(VENV)/.dev
 # Where a worker spends its time under load, as a flame graph (needs wrk).
 profile: $(VENV)/.dev
 	$(BIN)/python tests/bench/profile.py
+
+# The README's pictures of the page, from the site booted as on a dyno (needs Chromium).
+screenshots: $(VENV)/.dev
+	$(BIN)/python tests/screenshots.py
 
 clean:
 	rm -rf $(VENV) .venv-httpbin .pytest_cache .ruff_cache

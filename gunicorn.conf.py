@@ -1,11 +1,13 @@
 # gunicorn settings for `python site.py`. Heroku's GUNICORN_CMD_ARGS overrides them.
 import os
+import re
 
 import gevent
 from gunicorn.glogging import Logger
 
-# Heroku says which port to listen on; its router reaches us on any interface.
-bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
+# Heroku says which port to listen on. `[::]`, as Heroku's own template binds:
+# one socket serves IPv6 and IPv4 alike, and IPv6-only hosts work too.
+bind = f"[::]:{os.environ.get('PORT', '5000')}"
 
 # Heroku sizes WEB_CONCURRENCY to the dyno's memory; 2 suits the small ones.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -52,6 +54,23 @@ secure_scheme_headers = {}
 accesslog = "-"
 
 
+# Heroku's request ids: 20 to 200 characters of these. Anything else is the
+# client's own text, which must not start a log line.
+REQUEST_ID = re.compile(r"[A-Za-z0-9+/=-]{20,200}")
+# What a path may show as it is; anything else (quotes, control characters)
+# is written as an escape, so no client can forge or break a line.
+UNSAFE_IN_LOG = re.compile(r"[^\x21\x23-\x5b\x5d-\x7e]")
+
+
+def log_safe(text: str) -> str:
+    return UNSAFE_IN_LOG.sub(lambda match: f"\\x{ord(match[0]):02x}", text)
+
+
+def request_id(environ) -> str:
+    value = environ.get("HTTP_X_REQUEST_ID", "")
+    return value if REQUEST_ID.fullmatch(value) else "-"
+
+
 class RequestLog(Logger):
     """The access line from its five fields: gunicorn's own formatter first maps
     every header and environ variable, which cost 15% of a worker's time."""
@@ -60,11 +79,12 @@ class RequestLog(Logger):
         if self.access_log_enabled:
             self.access_log.info(
                 '%s "%s %s HTTP/%s.%s" %s %s %dms',
-                environ.get("HTTP_X_REQUEST_ID", "-"),
-                req.method,
-                req.path,
+                request_id(environ),
+                log_safe(req.method),
+                log_safe(req.path),
                 *req.version,
-                resp.status_code,
+                # resp.status: gunicorn's own error answers never set status_code.
+                str(resp.status).partition(" ")[0],
                 resp.sent,
                 request_time.total_seconds() * 1000,
             )

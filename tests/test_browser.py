@@ -3,15 +3,13 @@ its Procfile. Skipped, and said so, where Chromium is not installed; never in CI
 
 import json
 import os
-import shutil
 from urllib.parse import quote, urlsplit
 
 import pytest
-from conftest import ROOT
+from screenshots import CHROMIUM, DESKTOP, PHONE, Visit, launch, take_screenshots
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium")
 if not CHROMIUM:
     if os.environ.get("CI"):
         raise RuntimeError("CI must run the browser tests: apt-get install chromium")
@@ -23,8 +21,6 @@ if not CHROMIUM:
 from axe_playwright_python.sync_playwright import Axe  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 320, "height": 640}
 HOSTILE = '"><script>window.pwned=1</script><img src=x onerror="window.pwned=1">'
 UNICODE = "Grüße ✓ 日本語 🙂 a+b=c&d %41"
 
@@ -32,42 +28,9 @@ UNICODE = "Grüße ✓ 日本語 🙂 a+b=c&d %41"
 @pytest.fixture(scope="session")
 def browser(local):  # closed before the servers, so no connection is left open
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch(playwright)
         yield browser
         browser.close()
-
-
-class Visit:
-    """A page, recording console errors and every request it makes."""
-
-    def __init__(self, browser, base_url, **context_options):
-        self.context = browser.new_context(**context_options)
-        self.page = self.context.new_page()
-        self.errors = []
-        self.requests = []
-        self.page.on(
-            "console",
-            lambda message: (
-                message.type == "error" and self.errors.append(message.text)
-            ),
-        )
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.page.on("request", lambda request: self.requests.append(request))
-        self.base_url = base_url
-
-    def open(self, path="/"):
-        self.page.goto(self.base_url + path, wait_until="load")
-        return self.page
 
 
 @pytest.fixture
@@ -212,35 +175,7 @@ def test_the_first_load_weighs_under_30_kb(visit):
     assert total < 30 * 1024, json.dumps(sizes, indent=2)
 
 
-def test_screenshots_for_the_readme(browser, dyno):
-    """As a visitor sees the page on a dyno; the snippets' host shown as a placeholder
-    so that the pictures change only when the page does."""
-    docs = ROOT / "docs"
-    docs.mkdir(exist_ok=True)
-    shots = {
-        "screenshot-desktop.png": {"viewport": DESKTOP, "color_scheme": "light"},
-        "screenshot-phone-dark.png": {
-            "viewport": PHONE,
-            "color_scheme": "dark",
-            "device_scale_factor": 2,
-        },
-    }
-    for name, options in shots.items():
-        shot = Visit(
-            browser,
-            dyno.url,
-            extra_http_headers={"X-Forwarded-For": "203.0.113.42"},
-            **options,
-        )
-        page = shot.open("/?name=value&name=again&q=hello+world&empty=")
-        assert page.locator("#ip").inner_text() == "203.0.113.42"
-        page.evaluate(
-            """origin => document.querySelectorAll(".code").forEach(code => {
-                code.textContent = code.textContent.replaceAll(origin, "https://your-app.example");
-            })""",
-            dyno.url,
-        )
-        page.screenshot(path=docs / name, full_page=True)
-        shot.context.close()
-        assert shot.errors == []
-        assert (docs / name).stat().st_size > 10_000
+def test_screenshots_for_the_readme(browser, dyno, tmp_path):
+    """What `make screenshots` puts in docs/, taken here into a temporary folder."""
+    for path in take_screenshots(browser, dyno.url, tmp_path):
+        assert path.stat().st_size > 10_000

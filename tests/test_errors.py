@@ -1,16 +1,18 @@
-"""A failure inside the app: the Flask test client, as nothing in the deployed
+"""A failure inside the app: the app from its factory, as nothing in the deployed
 site can be made to fail on purpose."""
 
 import pytest
 
+from whatismyip import report
+
 
 @pytest.fixture
-def broken_client(site, monkeypatch):
+def broken_client(client, monkeypatch):
     def fail(pairs):
         raise RuntimeError("secret detail")
 
-    monkeypatch.setattr(site, "group_args", fail)
-    return site.app.test_client()
+    monkeypatch.setattr(report, "group_args", fail)
+    return client
 
 
 def test_a_failure_under_api_is_a_json_500_without_details(broken_client):

@@ -10,13 +10,15 @@ from collections import Counter
 
 import requests
 
+from serving import listen_queues, wait_for
+
 HALF_A_REQUEST = b"GET /api HTTP/1.1\r\nHost: slow.example\r\nUser-Agent: slow\r\n"
 
 
-def hammer(port: int, seconds: float, keep_alive: bool = True) -> Counter:
+def hammer(port: int, seconds: float, keep_alive: bool, outcomes: Counter):
     """One client: requests on one connection (or a new one each) until time is up.
-    Counts answers by status, and everything that went wrong by its kind."""
-    outcomes = Counter()
+    Counts answers by status, and everything that went wrong by its kind, into
+    `outcomes` as they happen."""
     deadline = time.monotonic() + seconds
     connection = None
     while time.monotonic() < deadline:
@@ -46,16 +48,14 @@ def hammer(port: int, seconds: float, keep_alive: bool = True) -> Counter:
             connection = None
     if connection is not None:
         connection.close()
-    return outcomes
 
 
 def run_clients(count: int, seconds: float, port: int, keep_alive: bool = True):
     results = [Counter() for _ in range(count)]
-
-    def client(index):
-        results[index] = hammer(port, seconds, keep_alive)
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(count)]
+    threads = [
+        threading.Thread(target=hammer, args=(port, seconds, keep_alive, outcomes))
+        for outcomes in results
+    ]
     for thread in threads:
         thread.start()
     return threads, results
@@ -65,11 +65,29 @@ def total(results) -> Counter:
     return sum(results, Counter())
 
 
+def join_all(threads, timeout: float):
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    assert not any(thread.is_alive() for thread in threads), "a client never finished"
+
+
+def stall(port: int, count: int) -> list[socket.socket]:
+    """`count` clients that send half a request and wait, each accepted by the
+    server (the listening socket's queue is empty) before this returns."""
+    clients = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+        sock.sendall(HALF_A_REQUEST)
+        clients.append(sock)
+    wait_for(lambda: listen_queues(port) == [0], what="the server accepted them all")
+    return clients
+
+
 def test_200_keep_alive_connections_for_10_seconds_without_an_error(start_server):
     server = start_server()
     threads, results = run_clients(200, 10, server.port)
-    for thread in threads:
-        thread.join(30)
+    join_all(threads, 30)
     outcome = total(results)
     assert outcome[200] > 1000, outcome
     assert set(outcome) == {200, "connections"}, outcome  # no error of any kind
@@ -77,13 +95,8 @@ def test_200_keep_alive_connections_for_10_seconds_without_an_error(start_server
 
 
 def test_slow_clients_do_not_stop_a_normal_request(local):
-    slow = []
+    slow = stall(local.port, 64)
     try:
-        for _ in range(64):
-            sock = socket.create_connection(("127.0.0.1", local.port), timeout=10)
-            sock.sendall(HALF_A_REQUEST)
-            slow.append(sock)
-        time.sleep(0.5)
         for _ in range(5):
             started = time.monotonic()
             response = requests.get(f"{local.url}/api/ip", timeout=10)
@@ -100,26 +113,24 @@ def test_slow_clients_do_not_stop_a_normal_request(local):
 
 def test_sigterm_under_load_lets_requests_in_flight_finish(start_server):
     server = start_server()
-    in_flight = []
-    for _ in range(16):
-        sock = socket.create_connection(("127.0.0.1", server.port), timeout=15)
-        sock.sendall(HALF_A_REQUEST)
-        in_flight.append(sock)
+    wait_for(lambda: len(server.booted_workers()) == 2, what="both workers booted")
+    in_flight = stall(server.port, 16)
     threads, results = run_clients(16, 4, server.port, keep_alive=False)
-    time.sleep(1)
+    wait_for(lambda: total(results)[200] > 0, what="the load is answered")
 
     took = {}
     stopper = threading.Thread(target=lambda: took.setdefault("s", server.terminate()))
     stopper.start()
-    time.sleep(0.5)  # SIGTERM has arrived; now the requests in flight finish
+    # Every process has closed the listening socket, so every worker has its
+    # SIGTERM; now the requests in flight finish.
+    wait_for(lambda: not listen_queues(server.port), what="listening stopped")
     answers = []
     for sock in in_flight:
         sock.sendall(b"\r\n")
         answers.append(sock.recv(4096))
         sock.close()
-    stopper.join(35)
-    for thread in threads:
-        thread.join(15)
+    join_all([stopper], 35)
+    join_all(threads, 15)
 
     assert all(answer.startswith(b"HTTP/1.1 200 ") for answer in answers), answers
     outcome = total(results)
@@ -134,36 +145,27 @@ def test_sigterm_under_load_lets_requests_in_flight_finish(start_server):
     )
 
 
-def worker_pids(master: int) -> set[int]:
-    children = f"/proc/{master}/task/{master}/children"
-    with open(children) as file:
-        return {int(pid) for pid in file.read().split()}
-
-
-def wait_for_workers(master: int, count: int, gone: int = 0) -> set[int]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        workers = worker_pids(master)
-        if len(workers) == count and gone not in workers:
-            break
-        time.sleep(0.05)
-    return workers
+def wait_for_workers(server, count: int, gone: int = 0) -> set[int]:
+    return wait_for(
+        lambda: (
+            len(workers := server.booted_workers()) == count
+            and gone not in workers
+            and workers
+        ),
+        what=f"{count} workers serving",
+    )
 
 
 def test_a_killed_worker_is_replaced_and_the_site_keeps_answering(start_server):
     server = start_server(WEB_CONCURRENCY="2")
-    before = wait_for_workers(server.process.pid, 2)
-    assert len(before) == 2
+    before = wait_for_workers(server, 2)
     threads, results = run_clients(4, 3, server.port, keep_alive=False)
-    time.sleep(0.5)
+    wait_for(lambda: total(results)[200] > 0, what="the load is answered")
     victim = min(before)
     os.kill(victim, signal.SIGKILL)
 
-    after = wait_for_workers(server.process.pid, 2, gone=victim)
-    for thread in threads:
-        thread.join(15)
-    assert victim not in after
-    assert len(after) == 2
+    wait_for_workers(server, 2, gone=victim)
+    join_all(threads, 15)
     outcome = total(results)
     assert outcome[200] > 100, outcome
     # Only a request that the killed worker held can be lost, never a 5xx.

@@ -1,8 +1,14 @@
 """Fast, table-driven tests of the logic that is not about HTTP."""
 
+import importlib.util
 import ipaddress
 
 import pytest
+
+from serving import ROOT
+from whatismyip.addresses import address_scope, client_address, trusted_proxy_hops
+from whatismyip.negotiation import choose_format
+from whatismyip.report import build_report, group_args, query_pairs, readable_header
 
 ROUTER = "10.1.2.3"  # the peer a dyno sees: Heroku's router
 
@@ -63,12 +69,12 @@ CHROME_ACCEPT = (
         (ROUTER, "1.2.3.4\x00", 1, ROUTER),
     ],
 )
-def test_client_address(site, peer, forwarded_for, hops, expected):
-    assert str(site.client_address(peer, forwarded_for, hops)) == expected
+def test_client_address(peer, forwarded_for, hops, expected):
+    assert str(client_address(peer, forwarded_for, hops)) == expected
 
 
-def test_client_address_is_none_when_nothing_is_an_address(site):
-    assert site.client_address("", "garbage", 1) is None
+def test_client_address_is_none_when_nothing_is_an_address():
+    assert client_address("", "garbage", 1) is None
 
 
 @pytest.mark.parametrize(
@@ -82,36 +88,70 @@ def test_client_address_is_none_when_nothing_is_an_address(site):
         ({"TRUSTED_PROXY_HOPS": ""}, 0),
     ],
 )
-def test_trusted_proxy_hops(site, environ, expected):
-    assert site.trusted_proxy_hops(environ) == expected
+def test_trusted_proxy_hops(environ, expected):
+    assert trusted_proxy_hops(environ) == expected
 
 
 @pytest.mark.parametrize("value", ["-1", "two", "1.5", "0x2"])
-def test_trusted_proxy_hops_refuses_nonsense(site, value):
+def test_trusted_proxy_hops_refuses_nonsense(value):
     with pytest.raises(ValueError, match="TRUSTED_PROXY_HOPS"):
-        site.trusted_proxy_hops({"TRUSTED_PROXY_HOPS": value})
+        trusted_proxy_hops({"TRUSTED_PROXY_HOPS": value})
 
 
 @pytest.mark.parametrize(
     ("address", "scope"),
     [
-        ("203.0.113.9", "reserved"),  # documentation range
+        # IPv4: the special-purpose registry, longest prefix first.
         ("8.8.8.8", "public"),
-        ("2606:4700:4700::1111", "public"),
-        ("127.0.0.1", "loopback"),
-        ("::1", "loopback"),
+        ("0.1.2.3", "reserved"),
         ("10.0.0.1", "private"),
-        ("192.168.1.1", "private"),
-        ("fd00::1", "private"),
-        ("169.254.1.1", "link-local"),
-        ("fe80::1", "link-local"),
-        ("224.0.0.1", "multicast"),
         ("100.64.0.1", "private"),
+        ("127.0.0.1", "loopback"),
+        ("169.254.1.1", "link-local"),
+        ("172.16.0.1", "private"),
+        ("172.32.0.1", "public"),
+        ("192.0.0.8", "reserved"),
+        ("192.0.0.9", "public"),  # PCP anycast, inside 192.0.0.0/24
+        ("192.0.2.1", "reserved"),
+        ("192.31.196.1", "public"),
+        ("192.88.99.1", "reserved"),
+        ("192.168.1.1", "private"),
+        ("198.18.0.1", "reserved"),
+        ("198.51.100.1", "reserved"),
+        ("203.0.113.9", "reserved"),
+        ("224.0.0.1", "multicast"),
         ("240.0.0.1", "reserved"),
+        ("255.255.255.255", "reserved"),
+        # IPv6.
+        ("2606:4700:4700::1111", "public"),
+        ("::", "reserved"),
+        ("::1", "loopback"),
+        ("fd00::1", "private"),
+        ("fe80::1", "link-local"),
+        ("fec0::1", "reserved"),  # deprecated site-local: outside 2000::/3
+        ("ff02::1", "multicast"),
+        ("2001:db8::1", "reserved"),
+        ("3fff::1", "reserved"),
+        ("2001:2::1", "reserved"),
+        ("2001:1::1", "public"),
+        ("2001:20::1", "public"),
+        ("2620:4f:8000::1", "public"),
+        ("64:ff9b:1::1", "private"),
+        ("100::1", "reserved"),
+        ("4000::1", "reserved"),
+        # Addresses that carry an IPv4 address are judged by it.
+        ("::ffff:8.8.8.8", "public"),
+        ("::ffff:10.0.0.1", "private"),
+        ("64:ff9b::a00:1", "private"),  # NAT64 for 10.0.0.1
+        ("64:ff9b::808:808", "public"),  # NAT64 for 8.8.8.8
+        ("2002:a00:1::1", "private"),  # 6to4 for 10.0.0.1
+        ("2002:808:808::1", "public"),  # 6to4 for 8.8.8.8
+        ("2001:0:4136:e378:8000:63bf:f7f7:f7f7", "public"),  # Teredo, 8.8.8.8
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "private"),  # Teredo, 10.0.0.1
     ],
 )
-def test_address_scope(site, address, scope):
-    assert site.address_scope(ipaddress.ip_address(address)) == scope
+def test_address_scope(address, scope):
+    assert address_scope(ipaddress.ip_address(address)) == scope
 
 
 @pytest.mark.parametrize(
@@ -132,8 +172,8 @@ def test_address_scope(site, address, scope):
         ("=v", {"": ["v"]}),
     ],
 )
-def test_query_args(site, query_string, expected):
-    args = site.group_args(site.query_pairs(query_string))
+def test_query_args(query_string, expected):
+    args = group_args(query_pairs(query_string))
     assert args == expected
     assert list(args) == list(expected)  # first-seen order
 
@@ -182,13 +222,13 @@ def test_query_args(site, query_string, expected):
         ("application/json;q=0", "", "html"),
     ],
 )
-def test_choose_format(site, accept, user_agent, expected):
-    assert site.choose_format(accept, user_agent) == expected
+def test_choose_format(accept, user_agent, expected):
+    assert choose_format(accept, user_agent) == expected
 
 
-def test_build_report_fields(site):
+def test_build_report_fields():
     headers = {"User-Agent": "curl/8.5.0", "X-Request-Id": "abc-123"}
-    report = site.build_report(ipaddress.ip_address("2001:db8::1"), "a=1&a=", headers)
+    report = build_report(ipaddress.ip_address("2001:db8::1"), "a=1&a=", headers)
     assert report == {
         "ip": "2001:db8::1",
         "ip_version": 6,
@@ -203,8 +243,69 @@ def test_build_report_fields(site):
     }
 
 
-def test_build_report_without_an_address(site):
-    report = site.build_report(None, "", {})
+def test_build_report_without_an_address():
+    report = build_report(None, "", {})
     assert report["ip"] is None
     assert report["ip_scope"] == "unknown"
     assert report["user_agent"] is None
+
+
+@pytest.mark.parametrize(
+    ("received", "shown"),
+    [
+        ("caf\u00c3\u00a9", "café"),  # UTF-8 bytes, as WSGI hands them over
+        ("caf\u00e9", "caf\u00e9"),  # Latin-1 that is not valid UTF-8: as received
+        ("plain", "plain"),
+        ("\u00ff\u00fe", "\u00ff\u00fe"),
+    ],
+)
+def test_readable_header(received, shown):
+    assert readable_header(received) == shown
+
+
+def load_gunicorn_conf():
+    spec = importlib.util.spec_from_file_location(
+        "gunicorn_conf", ROOT / "gunicorn.conf.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def gunicorn_conf():
+    return load_gunicorn_conf()
+
+
+@pytest.mark.parametrize(
+    ("sent", "logged"),
+    [
+        (
+            "2c6c5b2f-8a43-4bd6-9d5f-0f1f1d8e3c7a",
+            "2c6c5b2f-8a43-4bd6-9d5f-0f1f1d8e3c7a",
+        ),
+        ("a" * 20, "a" * 20),
+        ("a" * 200, "a" * 200),
+        ("a" * 19, "-"),
+        ("a" * 201, "-"),
+        ("", "-"),
+        ('forged "GET /admin HTTP/1.1" 200', "-"),
+        ("abcdefghijklmnopqrst\nX", "-"),
+    ],
+)
+def test_only_an_id_like_request_id_is_logged(gunicorn_conf, sent, logged):
+    assert gunicorn_conf.request_id({"HTTP_X_REQUEST_ID": sent}) == logged
+
+
+@pytest.mark.parametrize(
+    ("path", "logged"),
+    [
+        ("/api", "/api"),
+        ('/a"b', "/a\\x22b"),
+        ("/a b", "/a\\x20b"),
+        ("/\x1b[31m", "/\\x1b[31m"),
+        ("/back\\slash", "/back\\x5cslash"),
+    ],
+)
+def test_paths_are_escaped_in_the_log(gunicorn_conf, path, logged):
+    assert gunicorn_conf.log_safe(path) == logged

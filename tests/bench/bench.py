@@ -10,10 +10,8 @@ thread, to CPU 1, so the load generator never takes the server's share.
 """
 
 import argparse
-import os
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -26,7 +24,7 @@ import requests
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the tests' helpers, shared with the bench
-from conftest import ROOT, WEB_COMMAND, free_port  # noqa: E402
+from serving import ROOT, WEB_COMMAND, Server, listen_queues, wait_for  # noqa: E402
 
 HTTPBIN_VENV = ROOT / ".venv-httpbin"
 DOCS = ROOT / "docs"
@@ -43,67 +41,28 @@ GUNICORN = f"{sys.prefix}/bin/gunicorn --bind 127.0.0.1:{{port}} --no-control-so
 HALF_A_REQUEST = b"GET /api HTTP/1.1\r\nHost: slow.example\r\n"
 
 
-class Server:
-    """A server pinned to SERVER_CPU. taskset and bash exec it, so the process
-    started is gunicorn's master and the workers are its children."""
+def start(name, command=WEB_COMMAND, probe="/healthz", cwd=ROOT, **env) -> Server:
+    """A server pinned to SERVER_CPU, with as many workers as every other."""
+    log = Path(tempfile.mkdtemp(prefix="bench-")) / f"{name}.log"
+    server = Server(
+        log,
+        command,
+        cwd=cwd,
+        probe=probe,
+        cpu=SERVER_CPU,
+        WEB_CONCURRENCY=WORKERS,
+        **env,
+    )
+    server.name = name
+    return server
 
-    def __init__(self, name, command, probe="/", cwd=ROOT, **env):
-        self.name = name
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        environ = {
-            key: value
-            for key, value in os.environ.items()
-            if key not in ("DYNO", "GUNICORN_CMD_ARGS", "TRUSTED_PROXY_HOPS")
-        }
-        environ.update(
-            PORT=str(self.port),
-            WEB_CONCURRENCY=WORKERS,
-            HOME=tempfile.mkdtemp(prefix="bench-home-"),
-            PATH=f"{sys.prefix}/bin{os.pathsep}{environ['PATH']}",
-        )
-        environ.update(env)
-        started = time.monotonic()
-        self.process = subprocess.Popen(
-            ["taskset", "-c", SERVER_CPU, "bash", "-c", command.format(port=self.port)],
-            cwd=cwd,
-            env=environ,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        while time.monotonic() - started < 30:
-            try:
-                if requests.get(self.url + probe, timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.01)
-        else:
-            self.stop()
-            raise RuntimeError(f"{name} did not answer {probe} within 30 s")
-        self.boot_seconds = time.monotonic() - started
 
-    def worker_rss_mb(self) -> float:
-        master = self.process.pid
-        workers = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-        return max(
-            int(
-                re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())[1]
-            )
-            / 1024
-            for pid in workers
-        )
-
-    def stop(self) -> float:
-        """SIGTERM, as Heroku sends it; seconds until the server has exited."""
-        began = time.monotonic()
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        return time.monotonic() - began
+def worker_rss_mb(server: Server) -> float:
+    return max(
+        int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())[1])
+        / 1024
+        for pid in server.workers()
+    )
 
 
 def wrk(url, headers=None, seconds=5) -> dict:
@@ -166,14 +125,14 @@ def ensure_httpbin():
 def start_servers():
     ensure_httpbin()
     return {
-        "site": Server("site", WEB_COMMAND),
-        "article": Server(
+        "site": start("site"),
+        "article": start(
             "article", f"{GUNICORN} -w {WORKERS} apps:article", "/get_my_ip", HERE
         ),
-        "raw": Server(
+        "raw": start(
             "raw WSGI", f"{GUNICORN} -c {ROOT}/gunicorn.conf.py apps:raw", "/", HERE
         ),
-        "httpbin": Server(
+        "httpbin": start(
             "httpbin",
             f"{HTTPBIN_VENV}/bin/gunicorn --bind 127.0.0.1:{{port}} -w {WORKERS} "
             "-k gevent httpbin:app",
@@ -268,14 +227,14 @@ def run(seconds, rounds) -> tuple[str, list]:
                 f"| {count} | {result['rps']:.0f} | {result['p50']:.2f} "
                 f"| {result['p99']:.2f} | {result['errors']} | {per_arg_text} |",
             )
-        rss = {server.name: server.worker_rss_mb() for server in servers.values()}
+        rss = {name: worker_rss_mb(server) for name, server in servers.items()}
     finally:
         for server in servers.values():
             server.stop()
 
     boots = []
     for _ in range(5):
-        server = Server("site", WEB_COMMAND)
+        server = start("site")
         boots.append(server.boot_seconds)
         server.stop()
     boot = statistics.median(boots)
@@ -307,7 +266,7 @@ def slow_client_probe(url: str, port: int) -> float:
             sock = socket.create_connection(("127.0.0.1", port), timeout=5)
             sock.sendall(HALF_A_REQUEST)
             stalled.append(sock)
-        time.sleep(0.5)
+        wait_for(lambda: listen_queues(port) == [0], what="all 64 accepted")
         started = time.monotonic()
         try:
             requests.get(f"{url}/api/ip", timeout=10)
@@ -336,14 +295,13 @@ def compare_worker_classes(seconds) -> str:
     )
     say(lines, "|---|---:|---:|---:|---:|---:|")
     for worker_class in ("sync", "gthread --threads 4", "gevent"):
-        server = Server("site", WEB_COMMAND, GUNICORN_CMD_ARGS=f"-k {worker_class}")
+        server = start("site", GUNICORN_CMD_ARGS=f"-k {worker_class}")
         try:
             wrk(f"{server.url}/api/ip", seconds=1)
             result = wrk(f"{server.url}/api/ip", seconds=seconds)
             slow = slow_client_probe(server.url, server.port)
         finally:
-            time.sleep(1)
-            stop = server.stop()
+            stop = server.terminate()
         slow_text = (
             "no answer in 10 s" if slow == float("inf") else f"{slow * 1000:.0f} ms"
         )

@@ -12,13 +12,12 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from bench import DOCS, WEB_COMMAND, Server, wrk
+from bench import DOCS, start, wrk
 
 
 def main(path="/api/ip", seconds=5):
-    server = Server("site", WEB_COMMAND, WEB_CONCURRENCY="1")
-    master = server.process.pid
-    worker = Path(f"/proc/{master}/task/{master}/children").read_text().split()[0]
+    server = start("site", WEB_CONCURRENCY="1")
+    worker = str(min(server.workers()))
     load = threading.Thread(
         target=wrk, args=(server.url + path,), kwargs={"seconds": seconds + 2}
     )

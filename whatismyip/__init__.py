@@ -1,0 +1,54 @@
+"""What is my IP: shows each visitor their address and the query-string arguments
+of their request, as a page for people, JSON for scripts and text for terminals.
+
+`create_app` builds the site; `site.py` serves it under gunicorn, one app per
+worker, built after gevent has patched that worker.
+"""
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from flask import Flask, has_request_context, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import security, static_files
+from .api import api
+from .config import settings_from_environment
+from .negotiation import is_command_line
+from .pages import pages
+
+# templates/ and static/ sit at the top of the repository, beside site.py.
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ReadableJSON(DefaultJSONProvider):
+    """Indented for people at a terminal, compact (and quicker) for programs."""
+
+    sort_keys = False  # args keep the order they were given in
+    ensure_ascii = False
+
+    @property
+    def compact(self):
+        return not (
+            has_request_context()
+            and is_command_line(request.headers.get("User-Agent", ""))
+        )
+
+
+def create_app(config: Mapping | None = None) -> Flask:
+    """The site, configured from the environment; `config` overrides any setting."""
+    app = Flask(__name__, root_path=str(ROOT), static_folder=None)
+    app.config.from_mapping(settings_from_environment(os.environ))
+    app.config.from_mapping(config or {})
+    app.json = ReadableJSON(app)
+    app.register_blueprint(api)
+    app.register_blueprint(pages)
+    security.init_app(app)
+    # The scheme the visitor used, as the trusted router reports it (for HSTS and
+    # the URLs in the page); the client address is worked out by the app itself.
+    hops = app.config["TRUSTED_PROXY_HOPS"]
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=0, x_proto=min(hops, 1))
+    static_files.init_app(app)
+    return app

@@ -1,0 +1,149 @@
+"""Whose address is this, and where does it belong? Pure functions, no HTTP."""
+
+import ipaddress
+from functools import lru_cache
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def trusted_proxy_hops(environ) -> int:
+    """How many proxies in front of us append to X-Forwarded-For and are trusted.
+
+    Heroku's router is one (every dyno has DYNO set); with no proxy, none.
+    """
+    configured = environ.get("TRUSTED_PROXY_HOPS", "").strip()
+    if not configured:
+        return 1 if environ.get("DYNO") else 0
+    if not configured.isdigit():
+        raise ValueError(
+            f"TRUSTED_PROXY_HOPS must be a whole number of proxies, not {configured!r}"
+        )
+    return int(configured)
+
+
+def parse_address(text: str) -> IPAddress | None:
+    """The IP address in `text` (an X-Forwarded-For entry or a socket peer), or None.
+
+    Accepts a port after the address, as some proxies add one, and shows an
+    IPv4-mapped IPv6 address as the IPv4 address it carries.
+    """
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return getattr(address, "ipv4_mapped", None) or address
+
+
+def client_address(peer: str, forwarded_for: str, hops: int) -> IPAddress | None:
+    """The address that the first trusted proxy saw the request come from.
+
+    Each trusted proxy appends the address it saw to the right of
+    X-Forwarded-For, so only the last `hops` entries can be believed; anything
+    to their left was written by the client. If the entry we want is missing
+    or malformed, the nearest trusted one is used, and failing that the peer.
+    """
+    trusted = forwarded_for.split(",")[-hops:] if hops else []
+    for candidate in [*trusted, peer]:
+        address = parse_address(candidate)
+        if address is not None:
+            return address
+    return None
+
+
+# The IANA special-purpose address registries (IPv4 and IPv6, as of 2025), with
+# the scope each block gives an address in it. Written out rather than taken
+# from the `ipaddress` module, whose answers change between patch releases.
+# The longest matching prefix wins; "embedded" means the block carries an IPv4
+# address, which decides the scope.
+SPECIAL_PURPOSE_BLOCKS = {
+    # IPv4
+    "0.0.0.0/8": "reserved",  # "this network"
+    "10.0.0.0/8": "private",
+    "100.64.0.0/10": "private",  # carrier-grade NAT (RFC 6598)
+    "127.0.0.0/8": "loopback",
+    "169.254.0.0/16": "link-local",
+    "172.16.0.0/12": "private",
+    "192.0.0.0/24": "reserved",  # IETF protocol assignments
+    "192.0.0.9/32": "public",  # PCP anycast
+    "192.0.0.10/32": "public",  # TURN anycast
+    "192.0.2.0/24": "reserved",  # documentation
+    "192.31.196.0/24": "public",  # AS112
+    "192.52.193.0/24": "public",  # AMT
+    "192.88.99.0/24": "reserved",  # deprecated 6to4 relay anycast
+    "192.168.0.0/16": "private",
+    "192.175.48.0/24": "public",  # AS112 direct delegation
+    "198.18.0.0/15": "reserved",  # benchmarking
+    "198.51.100.0/24": "reserved",  # documentation
+    "203.0.113.0/24": "reserved",  # documentation
+    "224.0.0.0/4": "multicast",
+    "240.0.0.0/4": "reserved",
+    "255.255.255.255/32": "reserved",  # limited broadcast
+    # IPv6: only 2000::/3 is allocated as global unicast; the rest is reserved
+    # unless listed here (which is how fec0::/10, deprecated site-local, ends up).
+    "::/0": "reserved",
+    "2000::/3": "public",
+    "::/128": "reserved",  # unspecified
+    "::1/128": "loopback",
+    "::ffff:0:0/96": "embedded",  # IPv4-mapped
+    "64:ff9b::/96": "embedded",  # NAT64, well-known prefix
+    "64:ff9b:1::/48": "private",  # NAT64, local use
+    "100::/64": "reserved",  # discard-only
+    "100:0:0:1::/64": "reserved",  # dummy prefix
+    "2001::/23": "reserved",  # IETF protocol assignments
+    "2001::/32": "embedded",  # Teredo
+    "2001:1::1/128": "public",  # PCP anycast
+    "2001:1::2/128": "public",  # TURN anycast
+    "2001:1::3/128": "public",  # DNS-SD service registration anycast
+    "2001:2::/48": "reserved",  # benchmarking
+    "2001:3::/32": "public",  # AMT
+    "2001:4:112::/48": "public",  # AS112
+    "2001:10::/28": "reserved",  # deprecated ORCHID
+    "2001:20::/28": "public",  # ORCHIDv2
+    "2001:30::/28": "public",  # drone remote ID
+    "2001:db8::/32": "reserved",  # documentation
+    "2002::/16": "embedded",  # 6to4
+    "2620:4f:8000::/48": "public",  # AS112 direct delegation
+    "3fff::/20": "reserved",  # documentation
+    "5f00::/16": "reserved",  # SRv6 segment identifiers
+    "fc00::/7": "private",  # unique local
+    "fe80::/10": "link-local",
+    "ff00::/8": "multicast",
+}
+
+# Longest prefix first, so the first block that contains an address decides.
+_BLOCKS = sorted(
+    (
+        (ipaddress.ip_network(block), scope)
+        for block, scope in SPECIAL_PURPOSE_BLOCKS.items()
+    ),
+    key=lambda item: item[0].prefixlen,
+    reverse=True,
+)
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address:
+    """The IPv4 address that a mapped, NAT64, 6to4 or Teredo address carries."""
+    if address.teredo:
+        return address.teredo[1]  # the client's own (public) address
+    return address.sixtofour or ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+
+
+@lru_cache(maxsize=4096)
+def address_scope(address: IPAddress | None) -> str:
+    """A one-word answer to "where does this address belong?": public, private,
+    loopback, link-local, multicast, reserved, or unknown without an address."""
+    if address is None:
+        return "unknown"
+    scope = "public"  # an IPv4 address outside every special-purpose block
+    for network, block_scope in _BLOCKS:
+        if address.version == network.version and address in network:
+            scope = block_scope
+            break
+    if scope == "embedded":
+        return address_scope(embedded_ipv4(address))
+    return scope

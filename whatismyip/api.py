@@ -1,0 +1,71 @@
+"""/api: the visitor's report as JSON for scripts, readable from any origin."""
+
+import json
+from pathlib import Path
+
+from flask import Blueprint, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from . import visitor
+from .report import format_ip, group_args, query_pairs
+
+api = Blueprint("api", __name__)
+
+OPENAPI = json.loads(
+    (Path(__file__).resolve().parent.parent / "static" / "openapi.json").read_text()
+)
+
+
+def is_api_path(path: str) -> bool:
+    """/api, anything under /api/, and the article's /get_my_ip/ are the API;
+    /apiary and /get_my_ipx are not."""
+    return path in ("/api", "/get_my_ip", "/get_my_ip/") or path.startswith("/api/")
+
+
+# strict_slashes=False: a trailing slash answers as the path without one does.
+@api.get("/api", strict_slashes=False)
+def report():
+    return jsonify(visitor.report())
+
+
+@api.get("/api/ip", strict_slashes=False)
+@api.get("/get_my_ip/", strict_slashes=False)  # the original article's endpoint
+def ip():
+    return jsonify(ip=format_ip(visitor.address()))
+
+
+@api.get("/api/args", strict_slashes=False)
+def args():
+    return jsonify(args=group_args(query_pairs(visitor.query_string())))
+
+
+@api.get("/api/headers", strict_slashes=False)
+def headers():
+    return jsonify(headers=visitor.headers())
+
+
+@api.get("/api/openapi.json", strict_slashes=False)
+def openapi():
+    return jsonify(OPENAPI)
+
+
+def json_error(error: HTTPException, response):
+    body = jsonify(error={"status": error.code, "message": error.description})
+    response.set_data(body.get_data())
+    response.content_type = body.content_type
+    return response
+
+
+@api.after_app_request
+def allow_cross_origin_reads(response):
+    """Any page may read the API (never with credentials), errors included; an
+    unknown path under /api reaches no route, hence after_app_request."""
+    if is_api_path(request.path):
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        if request.method == "OPTIONS":  # a CORS preflight
+            response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
+            asked = request.headers.get("Access-Control-Request-Headers")
+            if asked:
+                response.headers["Access-Control-Allow-Headers"] = asked
+            response.headers["Access-Control-Max-Age"] = "86400"
+    return response

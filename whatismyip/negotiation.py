@@ -1,0 +1,58 @@
+"""Which format a client asked for, or would expect. Pure functions, no HTTP."""
+
+from werkzeug.http import parse_accept_header
+
+# User-Agent prefixes of command-line clients, which get the bare address as text
+# unless their Accept header asks for something else (as on ifconfig.co).
+COMMAND_LINE_AGENTS = (
+    "curl/",
+    "wget/",
+    "httpie/",
+    "xh/",
+    "fetch libfetch",
+    "go-http-client/",
+    "ddclient/",
+    "mikrotik/",
+)
+
+MEDIA_TYPES = {"html": "text/html", "json": "application/json", "text": "text/plain"}
+
+
+def _match_quality(accepted: list[tuple[str, float]], media_type: str):
+    """(q, specificity) of the most specific range in Accept covering media_type."""
+    main_type = media_type.split("/")[0]
+    ranges = {media_type: 2, f"{main_type}/*": 1, "*/*": 0, "*": 0}
+    best = (0.0, -1)
+    for value, quality in accepted:
+        specificity = ranges.get(value.split(";")[0].strip().lower(), -1)
+        if specificity > best[1]:
+            best = (quality, specificity)
+    return best
+
+
+def is_command_line(user_agent: str) -> bool:
+    """curl, Wget, HTTPie, PowerShell and other plain clients, as on ifconfig.co."""
+    agent = user_agent.lower()
+    return agent.startswith(COMMAND_LINE_AGENTS) or "powershell" in agent
+
+
+def choose_format(accept: str, user_agent: str) -> str:
+    """What this client asked for, or would expect: "html", "json" or "text".
+
+    Parameters such as charset do not change the media type. Among equally
+    acceptable types, one named outright beats a wildcard; a tie between
+    wildcards (curl's */*) goes to what the client is: text for command-line
+    clients, HTML for the rest. An Accept header nothing satisfies is ignored.
+    """
+    if is_command_line(user_agent):
+        preference = ["text", "html", "json"]
+    else:
+        preference = ["html", "json", "text"]
+    accepted = list(parse_accept_header(accept))
+    ranked = sorted(
+        preference,
+        key=lambda fmt: _match_quality(accepted, MEDIA_TYPES[fmt]),
+        reverse=True,  # sorted() is stable, so ties keep the preference order
+    )
+    best = ranked[0]
+    return best if _match_quality(accepted, MEDIA_TYPES[best])[0] > 0 else preference[0]

@@ -1,0 +1,108 @@
+"""The pages people see, and the plain-text answers for terminals."""
+
+from urllib.parse import urlencode
+
+from flask import (
+    Blueprint,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.exceptions import HTTPException
+
+from . import visitor
+from .api import OPENAPI, is_api_path, json_error
+from .report import format_ip
+from .static_files import static_url
+
+pages = Blueprint("pages", __name__)
+
+
+def as_text(line: str):
+    return line + "\n", {"Content-Type": "text/plain; charset=utf-8"}
+
+
+@pages.get("/")
+def index():
+    fmt = visitor.requested_format()
+    if fmt == "json":
+        response = jsonify(visitor.report())
+    elif fmt == "text":
+        response = current_app.make_response(
+            as_text(format_ip(visitor.address()) or "")
+        )
+    else:
+        page = render_template("index.html", report=visitor.report())
+        response = current_app.make_response(page)
+    response.vary.update(("Accept", "User-Agent"))
+    return response
+
+
+@pages.get("/ip")
+def ip_text():
+    return as_text(format_ip(visitor.address()) or "")
+
+
+@pages.get("/edit")
+def edit_args():
+    """The page's argument form, which works without JavaScript: rows of name and
+    value fields come in, the page with exactly those arguments is where we send you."""
+    rows = zip(
+        request.args.getlist("name"), request.args.getlist("value"), strict=False
+    )
+    query = urlencode([(name, value) for name, value in rows if name or value])
+    index_url = url_for("pages.index")
+    return redirect(f"{index_url}?{query}" if query else index_url, 303)
+
+
+@pages.get("/manifest.webmanifest")
+def manifest():
+    response = jsonify(
+        name="What is my IP?",
+        short_name="My IP",
+        start_url="/",
+        display="standalone",
+        background_color="#ffffff",
+        theme_color="#1d4ed8",
+        icons=[
+            {"src": static_url("icon.svg"), "sizes": "any", "type": "image/svg+xml"}
+        ],
+    )
+    response.content_type = "application/manifest+json"
+    return response
+
+
+@pages.get("/favicon.ico")
+def favicon():
+    return redirect(static_url("favicon.ico"), 301)
+
+
+@pages.get("/docs")
+def api_docs():
+    return render_template("api.html", api=OPENAPI)
+
+
+@pages.get("/healthz")
+def healthz():
+    return as_text("ok")
+
+
+@pages.app_errorhandler(HTTPException)
+def error(error: HTTPException):
+    """Errors answer in the caller's language: JSON under /api, else as negotiated."""
+    response = error.get_response()  # keeps headers such as Allow on a 405
+    if is_api_path(request.path):
+        return json_error(error, response)
+    fmt = visitor.requested_format()
+    if fmt == "json":
+        return json_error(error, response)
+    if fmt == "text":
+        response.set_data(f"{error.code} {error.name}: {error.description}\n")
+        response.content_type = "text/plain; charset=utf-8"
+    else:
+        response.set_data(render_template("error.html", error=error))
+        response.content_type = "text/html; charset=utf-8"
+    return response

@@ -1,0 +1,61 @@
+"""What we tell a visitor about their request, as JSON-ready data. Pure
+functions, no HTTP: the blueprints hand them what the request carried."""
+
+from urllib.parse import parse_qsl
+
+from .addresses import IPAddress, address_scope
+
+
+def query_pairs(query_string: str) -> list[tuple[str, str]]:
+    """Every name and value in the order sent.
+
+    Blank values are kept; `+` is a space; malformed percent-escapes are shown
+    as written and invalid UTF-8 as U+FFFD.
+    """
+    return parse_qsl(query_string, keep_blank_values=True, errors="replace")
+
+
+def group_args(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Name -> its values: names in first-seen order, values in order."""
+    args: dict[str, list[str]] = {}
+    for name, value in pairs:
+        args.setdefault(name, []).append(value)
+    return args
+
+
+def readable_header(value: str) -> str:
+    """A header value as the client meant it. WSGI hands values over decoded as
+    Latin-1; most clients that send anything else send UTF-8, so show that
+    where the bytes are valid UTF-8, and the value as received otherwise."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
+
+
+def readable_headers(headers) -> dict[str, str]:
+    return {name: readable_header(value) for name, value in headers.items()}
+
+
+def format_ip(address: IPAddress | None) -> str | None:
+    return str(address) if address is not None else None
+
+
+def build_report(
+    address: IPAddress | None, query_string: str, headers: dict[str, str]
+) -> dict:
+    """Everything we tell a visitor about their request."""
+    scope = address_scope(address)
+    pairs = query_pairs(query_string)
+    return {
+        "ip": format_ip(address),
+        "ip_version": address.version if address is not None else None,
+        "ip_is_global": scope == "public",
+        "ip_scope": scope,
+        "args": group_args(pairs),
+        "pairs": pairs,
+        "query_string": query_string,
+        "user_agent": headers.get("User-Agent"),
+        "request_id": headers.get("X-Request-Id"),
+        "headers": headers,
+    }

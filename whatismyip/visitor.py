@@ -1,0 +1,34 @@
+"""The current request, read once into the terms the rest of the app speaks:
+the visitor's address, query string, headers and preferred format."""
+
+from flask import current_app, request
+
+from .addresses import IPAddress, client_address
+from .negotiation import choose_format
+from .report import build_report, readable_headers
+
+
+def address() -> IPAddress | None:
+    return client_address(
+        request.remote_addr or "",
+        request.headers.get("X-Forwarded-For", ""),
+        current_app.config["TRUSTED_PROXY_HOPS"],
+    )
+
+
+def query_string() -> str:
+    return request.query_string.decode("utf-8", "replace")
+
+
+def headers() -> dict[str, str]:
+    return readable_headers(request.headers)
+
+
+def report() -> dict:
+    return build_report(address(), query_string(), headers())
+
+
+def requested_format() -> str:
+    return choose_format(
+        request.headers.get("Accept", ""), request.headers.get("User-Agent", "")
+    )
