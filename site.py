@@ -10,6 +10,7 @@ import os
 import socket
 
 from gunicorn.app.base import Application
+from gunicorn.errors import AppImportError
 
 
 class SiteServer(Application):
@@ -21,9 +22,20 @@ class SiteServer(Application):
         """Runs in each worker, after gevent has patched it: the app and every
         client it creates (resolvers, pools, locks) belong to this worker alone."""
         from whatismyip import create_app
+        from whatismyip.config import SettingError
 
-        app = create_app()
-        logging.getLogger("gunicorn.error").info(
+        try:
+            app = create_app()
+        except SettingError as error:  # said plainly, and the server stops
+            raise AppImportError(str(error)) from error
+        # What the app and its libraries log goes where gunicorn's own log goes.
+        server_log = logging.getLogger("gunicorn.error")
+        for name in (app.logger.name, "flask-limiter"):
+            logger = logging.getLogger(name)
+            logger.handlers = server_log.handlers
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
+        server_log.info(
             "Built the app in worker %d (socket module: %s)",
             os.getpid(),
             socket.socket.__module__,

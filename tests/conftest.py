@@ -24,10 +24,23 @@ BROWSER = {
 CURL = {"User-Agent": "curl/8.5.0", "Accept": "*/*"}
 
 
+# As `make run` builds the app, whatever the shell running the tests has set.
+LOCAL = {
+    "TRUSTED_PROXY_HOPS": 0,
+    "STATIC_AUTOREFRESH": False,
+    "RATE_LIMIT": None,
+    "REDIS_URL": None,
+}
+
+
+def make_app(**settings):
+    return create_app({**LOCAL, **settings})
+
+
 @pytest.fixture
 def app():
     """As `make run` builds it: no proxy in front."""
-    return create_app({"TRUSTED_PROXY_HOPS": 0, "STATIC_AUTOREFRESH": False})
+    return make_app()
 
 
 @pytest.fixture
@@ -38,8 +51,7 @@ def client(app):
 @pytest.fixture
 def dyno_client():
     """As a dyno builds it: Heroku's router is the one trusted proxy."""
-    app = create_app({"TRUSTED_PROXY_HOPS": 1, "STATIC_AUTOREFRESH": False})
-    return app.test_client()
+    return make_app(TRUSTED_PROXY_HOPS=1).test_client()
 
 
 @pytest.fixture(scope="session")

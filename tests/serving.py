@@ -27,6 +27,8 @@ PLATFORM_VARIABLES = (
     "TRUSTED_PROXY_HOPS",
     "FORWARDED_ALLOW_IPS",
     "GUNICORN_CMD_ARGS",
+    "RATE_LIMIT",
+    "REDIS_URL",
 )
 
 
@@ -106,7 +108,7 @@ class Server:
             try:
                 if requests.get(self.url + probe, timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening, or no worker yet
                 pass
             time.sleep(0.02)
         self.stop()
@@ -160,3 +162,39 @@ def send_raw(url: str, data: bytes, timeout: float = 10) -> bytes:
 
 def status_of(answer: bytes) -> int:
     return int(answer.split(b" ", 2)[1])
+
+
+class RedisServer:
+    """A real redis-server on a free loopback port, keeping nothing on disk."""
+
+    def __init__(self, folder: Path):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.folder = folder
+        self.start()
+
+    def start(self):
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+            + ["--save", "", "--appendonly", "no", "--dir", str(self.folder)],
+            stdout=(self.folder / "redis.log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(self.answers, what="redis-server answered PING")
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16) == b"+PONG\r\n"
+        except OSError:
+            return False
+
+    def kill(self):
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)

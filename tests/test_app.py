@@ -5,8 +5,7 @@ import re
 
 import pytest
 
-from conftest import BROWSER, CURL
-from whatismyip import create_app
+from conftest import BROWSER, CURL, make_app
 
 JSON_ROUTES = ["/api", "/api/ip", "/api/args", "/api/headers", "/get_my_ip/"]
 
@@ -364,7 +363,7 @@ def test_on_a_dyno_exactly_one_hop_is_trusted(dyno_client, forwarded_for, ip):
 
 
 def test_trusted_proxy_hops_for_a_cdn_in_front():
-    client = create_app({"TRUSTED_PROXY_HOPS": 2}).test_client()
+    client = make_app(TRUSTED_PROXY_HOPS=2).test_client()
     response = client.get(
         "/api/ip",
         headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.9, 198.51.100.1"},

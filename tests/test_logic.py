@@ -6,7 +6,8 @@ import ipaddress
 import pytest
 
 from serving import ROOT
-from whatismyip.addresses import address_scope, client_address, trusted_proxy_hops
+from whatismyip.addresses import address_scope, client_address
+from whatismyip.config import trusted_proxy_hops
 from whatismyip.negotiation import choose_format
 from whatismyip.report import build_report, group_args, query_pairs, readable_header
 

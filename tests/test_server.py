@@ -171,9 +171,22 @@ def test_static_autorefresh_serves_edits_without_a_rebuild(start_server, tmp_pat
     assert 'href="/static/style.css"' in page
 
 
-def test_nonsense_trusted_proxy_hops_stops_the_boot_with_a_clear_message(tmp_path):
-    with pytest.raises(RuntimeError, match="TRUSTED_PROXY_HOPS must be a whole number"):
-        Server(tmp_path / "server.log", TRUSTED_PROXY_HOPS="two")
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"TRUSTED_PROXY_HOPS": "two"}, "TRUSTED_PROXY_HOPS must be a whole number"),
+        ({"RATE_LIMIT": "lots"}, "RATE_LIMIT must look like 60/minute"),
+    ],
+)
+def test_a_nonsense_setting_stops_the_boot_with_a_clear_message(
+    tmp_path, setting, message
+):
+    with pytest.raises(RuntimeError, match="the web process exited") as stopped:
+        Server(tmp_path / "server.log", **setting)
+    log = str(stopped.value)
+    assert message in log
+    assert "App failed to load" in log
+    assert "Traceback" not in log
 
 
 # --- On a dyno, behind Heroku's router ------------------------------------------------

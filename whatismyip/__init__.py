@@ -13,7 +13,7 @@ from flask import Flask, has_request_context, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import security, static_files
+from . import rate_limits, security, static_files
 from .api import api
 from .config import settings_from_environment
 from .negotiation import is_command_line
@@ -46,6 +46,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.register_blueprint(api)
     app.register_blueprint(pages)
     security.init_app(app)
+    rate_limits.init_app(app)
     # The scheme the visitor used, as the trusted router reports it (for HSTS and
     # the URLs in the page); the client address is worked out by the app itself.
     hops = app.config["TRUSTED_PROXY_HOPS"]

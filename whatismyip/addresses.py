@@ -6,21 +6,6 @@ from functools import lru_cache
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def trusted_proxy_hops(environ) -> int:
-    """How many proxies in front of us append to X-Forwarded-For and are trusted.
-
-    Heroku's router is one (every dyno has DYNO set); with no proxy, none.
-    """
-    configured = environ.get("TRUSTED_PROXY_HOPS", "").strip()
-    if not configured:
-        return 1 if environ.get("DYNO") else 0
-    if not configured.isdigit():
-        raise ValueError(
-            f"TRUSTED_PROXY_HOPS must be a whole number of proxies, not {configured!r}"
-        )
-    return int(configured)
-
-
 def parse_address(text: str) -> IPAddress | None:
     """The IP address in `text` (an X-Forwarded-For entry or a socket peer), or None.
 

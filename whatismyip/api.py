@@ -7,6 +7,7 @@ from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from . import visitor
+from .rate_limits import ALLOWANCE_HEADERS
 from .report import format_ip, group_args, query_pairs
 
 api = Blueprint("api", __name__)
@@ -14,6 +15,10 @@ api = Blueprint("api", __name__)
 OPENAPI = json.loads(
     (Path(__file__).resolve().parent.parent / "static" / "openapi.json").read_text()
 )
+
+
+# The allowance a page may read from another origin's fetch().
+EXPOSED_HEADERS = ", ".join(ALLOWANCE_HEADERS)
 
 
 def is_api_path(path: str) -> bool:
@@ -62,6 +67,7 @@ def allow_cross_origin_reads(response):
     unknown path under /api reaches no route, hence after_app_request."""
     if is_api_path(request.path):
         response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
         if request.method == "OPTIONS":  # a CORS preflight
             response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
             asked = request.headers.get("Access-Control-Request-Headers")
