@@ -58,7 +58,8 @@ bench-workers: $(VENV)/.dev
 profile: $(VENV)/.dev
 	$(BIN)/python tests/bench/profile.py
 
-# The README's pictures of the page, from the site booted as on a dyno (needs Chromium).
+# The README's pictures of the page, from the site booted as on a dyno (needs
+# Chromium, and fonts-noto-color-emoji for the flag).
 screenshots: $(VENV)/.dev
 	$(BIN)/python tests/screenshots.py
 

@@ -8,9 +8,10 @@ module at start-up, so that name is taken before gunicorn looks.
 import logging
 import os
 import socket
+import sys
 
 from gunicorn.app.base import Application
-from gunicorn.errors import AppImportError
+from gunicorn.errors import AppImportError, HaltServer
 
 
 class SiteServer(Application):
@@ -44,4 +45,11 @@ class SiteServer(Application):
 
 
 if __name__ == "__main__":
-    SiteServer("python site.py [OPTIONS]").run()
+    try:
+        SiteServer("python site.py [OPTIONS]").run()
+    except HaltServer as halt:
+        # When several workers fail to boot at once (a setting the operator must
+        # fix), gunicorn's master raises this again while stopping the rest; the
+        # reason has been printed by the workers, so say it once, plainly.
+        print(f"Stopped: {halt.reason}", file=sys.stderr)
+        sys.exit(halt.exit_status)

@@ -8,8 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from router import Router
-from serving import Server
+from serving import DnsServer, Server
 from whatismyip import create_app
+from whatismyip.config import parse_lookups, parse_resolvers
 
 # Hypothesis keeps caches beside the tests unless told otherwise; a test run
 # leaves the working tree as it found it.
@@ -24,21 +25,37 @@ BROWSER = {
 CURL = {"User-Agent": "curl/8.5.0", "Accept": "*/*"}
 
 
-# As `make run` builds the app, whatever the shell running the tests has set.
-LOCAL = {
-    "TRUSTED_PROXY_HOPS": 0,
-    "STATIC_AUTOREFRESH": False,
-    "RATE_LIMIT": None,
-    "REDIS_URL": None,
-}
+@pytest.fixture(scope="session")
+def dns_server(tmp_path_factory):
+    """The one resolver every app and server in the tests asks: nothing leaves
+    this machine."""
+    server = DnsServer(tmp_path_factory.mktemp("dns"))
+    yield server
+    server.stop()
 
 
-def make_app(**settings):
-    return create_app({**LOCAL, **settings})
+@pytest.fixture(scope="session")
+def local_settings(dns_server):
+    """As `make run` builds the app, whatever the shell running the tests has set."""
+    return {
+        "TRUSTED_PROXY_HOPS": 0,
+        "STATIC_AUTOREFRESH": False,
+        "RATE_LIMIT": None,
+        "REDIS_URL": None,
+        "LOOKUPS": parse_lookups(None),
+        "DNS_RESOLVER": parse_resolvers(dns_server.address),
+        "LOOKUP_TIMEOUT": 0.5,
+    }
+
+
+@pytest.fixture(scope="session")
+def make_app(local_settings):
+    """The app from its factory, with `settings` over the local ones."""
+    return lambda **settings: create_app({**local_settings, **settings})
 
 
 @pytest.fixture
-def app():
+def app(make_app):
     """As `make run` builds it: no proxy in front."""
     return make_app()
 
@@ -49,18 +66,19 @@ def client(app):
 
 
 @pytest.fixture
-def dyno_client():
+def dyno_client(make_app):
     """As a dyno builds it: Heroku's router is the one trusted proxy."""
     return make_app(TRUSTED_PROXY_HOPS=1).test_client()
 
 
 @pytest.fixture(scope="session")
-def start_server(tmp_path_factory):
+def start_server(tmp_path_factory, dns_server):
     """Boots a server with the given environment; all are stopped at the end."""
     servers = []
 
     def start(**options):
         log_path = tmp_path_factory.mktemp("dyno") / "server.log"
+        options.setdefault("DNS_RESOLVER", dns_server.address)
         server = Server(log_path, **options)
         servers.append(server)
         return server

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from serving import ROOT, Server
+from serving import ROOT, DnsServer, Server
 
 CHROMIUM = shutil.which("chromium")
 DESKTOP = {"width": 1280, "height": 900}
@@ -31,7 +31,9 @@ SHOTS = {
         "device_scale_factor": 2,
     },
 }
-DOCUMENTATION_ADDRESS = "203.0.113.42"
+# An address the test DNS server knows (serving.DNS_RECORDS), so that the
+# pictures show a country, a network and a confirmed hostname.
+EXAMPLE_ADDRESS = "8.8.8.8"
 
 
 def launch(playwright):
@@ -62,18 +64,19 @@ class Visit:
 
 
 def take_screenshots(browser, dyno_url: str, folder: Path) -> list[Path]:
-    """The page from a dyno for a documentation address, the snippets' host shown
-    as a placeholder, so that the pictures change only when the page does."""
+    """The page from a dyno for an example address, the snippets' host shown as
+    a placeholder, so that the pictures change only when the page does."""
     paths = []
     for name, options in SHOTS.items():
         shot = Visit(
             browser,
             dyno_url,
-            extra_http_headers={"X-Forwarded-For": DOCUMENTATION_ADDRESS},
+            extra_http_headers={"X-Forwarded-For": EXAMPLE_ADDRESS},
             **options,
         )
         page = shot.open("/?name=value&name=again&q=hello+world&empty=")
-        assert page.locator("#ip").inner_text() == DOCUMENTATION_ADDRESS
+        assert page.locator("#ip").inner_text() == EXAMPLE_ADDRESS
+        assert "dns.google" in page.locator(".address-facts").inner_text()
         page.evaluate(
             """origin => document.querySelectorAll(".code").forEach(code => {
                 code.textContent = code.textContent.replaceAll(
@@ -93,8 +96,9 @@ def main():
         sys.exit("make screenshots needs Chromium: apt-get install chromium")
     from playwright.sync_api import sync_playwright
 
-    log = Path(tempfile.mkdtemp()) / "server.log"
-    server = Server(log, DYNO="web.1")
+    folder = Path(tempfile.mkdtemp())
+    dns = DnsServer(folder)
+    server = Server(folder / "server.log", DYNO="web.1", DNS_RESOLVER=dns.address)
     try:
         with sync_playwright() as playwright:
             browser = launch(playwright)
@@ -103,6 +107,7 @@ def main():
             browser.close()
     finally:
         server.stop()
+        dns.stop()
 
 
 if __name__ == "__main__":

@@ -29,14 +29,25 @@ PLATFORM_VARIABLES = (
     "GUNICORN_CMD_ARGS",
     "RATE_LIMIT",
     "REDIS_URL",
+    "LOOKUPS",
+    "DNS_RESOLVER",
+    "LOOKUP_TIMEOUT",
 )
 
 
 def free_port() -> int:
-    """A port free on IPv6 and IPv4 alike, as the site binds [::]."""
-    with socket.socket(socket.AF_INET6) as sock:
-        sock.bind(("::", 0))
-        return sock.getsockname()[1]
+    """A port free for TCP on IPv6 and IPv4 alike (the site binds [::]) and for
+    UDP on loopback (a DNS server listens on both)."""
+    while True:
+        with socket.socket(socket.AF_INET6) as tcp:
+            tcp.bind(("::", 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
 
 
 def wait_for(condition, timeout: float = 10, what: str = "the condition"):
@@ -198,3 +209,104 @@ class RedisServer:
         if self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+
+GOOGLE_V6 = "2001:4860:4860::8888"
+GOOGLE_V6_NIBBLES = "8.8.8.8.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.6.8.4.0.6.8.4.1.0.0.2"
+
+
+# What the test DNS server knows: real addresses, answered on loopback only.
+def txt_record(name: str, text: str) -> str:
+    """A TXT record of one string, quoted: dnsmasq splits a record at commas."""
+    return f'txt-record={name},"{text}"'
+
+
+DNS_RECORDS = [
+    # 8.8.8.8: a network, and a hostname that resolves back to it.
+    txt_record(
+        "8.8.8.8.origin.asn.cymru.com", "15169 | 8.8.8.0/24 | US | arin | 2023-12-28"
+    ),
+    txt_record(
+        "AS15169.asn.cymru.com",
+        "15169 | US | arin | 2000-03-30 | GOOGLE - Google LLC, US",
+    ),
+    "ptr-record=8.8.8.8.in-addr.arpa,dns.google",
+    f"host-record=dns.google,8.8.8.8,{GOOGLE_V6}",
+    # The same over IPv6.
+    txt_record(
+        f"{GOOGLE_V6_NIBBLES}.origin6.asn.cymru.com",
+        "15169 | 2001:4860::/32 | US | arin | 2005-03-14",
+    ),
+    f"ptr-record={GOOGLE_V6_NIBBLES}.ip6.arpa,dns.google",
+    # 1.1.1.1: a hostname that does not resolve back to it.
+    txt_record(
+        "1.1.1.1.origin.asn.cymru.com", "13335 | 1.1.1.0/24 | AU | apnic | 2011-08-11"
+    ),
+    txt_record(
+        "AS13335.asn.cymru.com",
+        "13335 | US | arin | 2010-07-14 | CLOUDFLARENET - Cloudflare, Inc., US",
+    ),
+    "ptr-record=1.1.1.1.in-addr.arpa,claims-to-be.example",
+    "host-record=claims-to-be.example,192.0.2.1",
+    # 193.0.6.139 and 9.9.9.9: nothing but their country is known.
+]
+DNS_ZONES = ["cymru.com", "in-addr.arpa", "ip6.arpa", "google", "example"]
+
+
+class DnsServer:
+    """A real DNS server (dnsmasq) on a free loopback port, answering only from
+    `records` (lines of a dnsmasq configuration file, such as "ptr-record=…")
+    and saying "no such name" for anything else under `zones`; it logs every
+    query."""
+
+    def __init__(self, folder: Path, records: list[str] = DNS_RECORDS, zones=DNS_ZONES):
+        self.port = free_port()
+        self.log_path = folder / "dnsmasq.log"
+        config = folder / "dnsmasq.conf"
+        config.write_text("".join(f"{record}\n" for record in records))
+        self.process = subprocess.Popen(
+            ["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts"]
+            + ["--no-poll", f"--port={self.port}", "--listen-address=127.0.0.1"]
+            + ["--bind-interfaces", "--user=root", "--pid-file=", "--log-queries"]
+            + [f"--log-facility={self.log_path}", "--local-ttl=300"]
+            + [f"--local=/{zone}/" for zone in zones]
+            + [f"--conf-file={config}"],
+            stdout=(folder / "dnsmasq.out").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+
+        def started():
+            if self.process.poll() is not None:
+                output = (folder / "dnsmasq.out").read_text(errors="replace")
+                raise RuntimeError(f"dnsmasq exited: {output}")
+            return self.log_path.exists() and "started" in self.log_path.read_text()
+
+        wait_for(started, what="dnsmasq started")
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def queries(self, name: str = "") -> list[str]:
+        """The queries it has answered, optionally only those for `name`."""
+        return [
+            line.split("]: ", 1)[1]
+            for line in self.log_path.read_text().splitlines()
+            if "]: query[" in line and name in line
+        ]
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+class SilentResolver:
+    """A UDP socket on loopback that takes DNS queries and never answers."""
+
+    def __init__(self):
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self.socket.getsockname()[1]}"
+
+    def close(self):
+        self.socket.close()

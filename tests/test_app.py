@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conftest import BROWSER, CURL, make_app
+from conftest import BROWSER, CURL
 
 JSON_ROUTES = ["/api", "/api/ip", "/api/args", "/api/headers", "/get_my_ip/"]
 
@@ -135,6 +135,13 @@ def test_api_report_fields(client):
         "ip_version",
         "ip_is_global",
         "ip_scope",
+        "country",
+        "country_name",
+        "asn",
+        "as_name",
+        "prefix",
+        "hostname",
+        "hostname_confirmed",
         "args",
         "pairs",
         "query_string",
@@ -146,6 +153,7 @@ def test_api_report_fields(client):
     assert report["ip_version"] == 4
     assert report["ip_is_global"] is False
     assert report["ip_scope"] == "loopback"
+    assert report["country"] is report["asn"] is report["hostname"] is None
     assert list(report["args"].items()) == [("z", ["last", "again"]), ("a", ["1", ""])]
     assert report["pairs"] == [["z", "last"], ["a", "1"], ["a", ""], ["z", "again"]]
     assert report["query_string"] == "z=last&a=1&a=&z=again"
@@ -362,7 +370,7 @@ def test_on_a_dyno_exactly_one_hop_is_trusted(dyno_client, forwarded_for, ip):
     assert response.json == {"ip": ip}
 
 
-def test_trusted_proxy_hops_for_a_cdn_in_front():
+def test_trusted_proxy_hops_for_a_cdn_in_front(make_app):
     client = make_app(TRUSTED_PROXY_HOPS=2).test_client()
     response = client.get(
         "/api/ip",

@@ -229,12 +229,15 @@ def test_choose_format(accept, user_agent, expected):
 
 def test_build_report_fields():
     headers = {"User-Agent": "curl/8.5.0", "X-Request-Id": "abc-123"}
-    report = build_report(ipaddress.ip_address("2001:db8::1"), "a=1&a=", headers)
+    facts = {"country": None, "hostname": "documentation.example"}
+    report = build_report(ipaddress.ip_address("2001:db8::1"), facts, "a=1&a=", headers)
     assert report == {
         "ip": "2001:db8::1",
         "ip_version": 6,
         "ip_is_global": False,
         "ip_scope": "reserved",
+        "country": None,
+        "hostname": "documentation.example",
         "args": {"a": ["1", ""]},
         "pairs": [("a", "1"), ("a", "")],
         "query_string": "a=1&a=",
@@ -245,7 +248,7 @@ def test_build_report_fields():
 
 
 def test_build_report_without_an_address():
-    report = build_report(None, "", {})
+    report = build_report(None, {}, "", {})
     assert report["ip"] is None
     assert report["ip_scope"] == "unknown"
     assert report["user_agent"] is None

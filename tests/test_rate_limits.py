@@ -8,7 +8,7 @@ import pytest
 import redis
 import requests
 
-from conftest import BROWSER, CURL, make_app
+from conftest import BROWSER, CURL
 from router import Router
 from serving import RedisServer, wait_for
 from whatismyip.config import parse_rate_limit
@@ -226,7 +226,7 @@ def test_without_rate_limit_no_allowance_headers_are_sent(client):
     assert "X-RateLimit-Limit" not in client.get("/api/ip").headers
 
 
-def test_the_limit_in_the_app_from_its_factory():
+def test_the_limit_in_the_app_from_its_factory(make_app):
     client = make_app(RATE_LIMIT="2/minute").test_client()
     statuses = [client.get("/api/ip").status_code for _ in range(3)]
     assert statuses == [200, 200, 429]

@@ -13,7 +13,7 @@ from flask import Flask, has_request_context, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import rate_limits, security, static_files
+from . import lookups, rate_limits, security, static_files
 from .api import api
 from .config import settings_from_environment
 from .negotiation import is_command_line
@@ -47,6 +47,8 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.register_blueprint(pages)
     security.init_app(app)
     rate_limits.init_app(app)
+    lookups.init_app(app)
+    app.add_template_filter(lookups.flag)
     # The scheme the visitor used, as the trusted router reports it (for HSTS and
     # the URLs in the page); the client address is worked out by the app itself.
     hops = app.config["TRUSTED_PROXY_HOPS"]

@@ -7,8 +7,9 @@ from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from . import visitor
+from .lookups import facts_about, parse_lookup_address
 from .rate_limits import ALLOWANCE_HEADERS
-from .report import format_ip, group_args, query_pairs
+from .report import describe_address, format_ip, group_args, query_pairs
 
 api = Blueprint("api", __name__)
 
@@ -37,6 +38,13 @@ def report():
 @api.get("/get_my_ip/", strict_slashes=False)  # the original article's endpoint
 def ip():
     return jsonify(ip=format_ip(visitor.address()))
+
+
+@api.get("/api/lookup/<address>", strict_slashes=False)
+def lookup(address):
+    """What is known of any address, IPv4 or IPv6."""
+    asked = parse_lookup_address(address)
+    return jsonify(describe_address(asked, facts_about(asked)))
 
 
 @api.get("/api/args", strict_slashes=False)

@@ -1,7 +1,11 @@
 """Settings from the environment (twelve-factor): every variable the README lists.
 A value that cannot be right stops the boot with a message saying so."""
 
+import ipaddress
+
 from limits import parse_many
+
+LOOKUP_SOURCES = ("country", "asn", "hostname")
 
 
 class SettingError(ValueError):
@@ -37,6 +41,57 @@ def parse_rate_limit(text: str) -> str:
     return text
 
 
+def parse_lookups(text: str | None) -> frozenset[str]:
+    """LOOKUPS: a comma-separated choice of country, asn and hostname. Unset means
+    all three; empty (or "none") means none."""
+    if text is None:
+        return frozenset(LOOKUP_SOURCES)
+    chosen = {part.strip().lower() for part in text.split(",")} - {"", "none"}
+    unknown = chosen - set(LOOKUP_SOURCES)
+    if unknown:
+        raise SettingError(
+            f"LOOKUPS takes country, asn and hostname, not {', '.join(sorted(unknown))}"
+        )
+    return frozenset(chosen)
+
+
+def parse_resolver(part: str) -> tuple[str, int]:
+    """ "192.0.2.53", "192.0.2.53:5353", "2001:db8::53" or "[2001:db8::53]:5353"."""
+    host, port = part, "53"
+    if part.startswith("["):
+        host, _, rest = part[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif part.count(":") == 1:
+        host, port = part.split(":")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise SettingError(
+            f"DNS_RESOLVER takes IP addresses, each with an optional port, not {part!r}"
+        ) from None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingError(f"DNS_RESOLVER: {port!r} is not a port, in {part!r}")
+    return host, int(port)
+
+
+def parse_resolvers(text: str) -> list[tuple[str, int]]:
+    """DNS_RESOLVER, comma-separated; empty for the system's resolvers."""
+    return [parse_resolver(part.strip()) for part in text.split(",") if part.strip()]
+
+
+def parse_timeout(text: str) -> float:
+    """LOOKUP_TIMEOUT in seconds: above 0, and well inside the router's 30 s."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 10:
+        raise SettingError(
+            f"LOOKUP_TIMEOUT must be seconds between 0 and 10, not {text!r}"
+        )
+    return seconds
+
+
 def settings_from_environment(environ) -> dict:
     return {
         "TRUSTED_PROXY_HOPS": trusted_proxy_hops(environ),
@@ -46,4 +101,8 @@ def settings_from_environment(environ) -> dict:
         "RATE_LIMIT": parse_rate_limit(environ.get("RATE_LIMIT", "")) or None,
         # Heroku Key-Value Store sets it; unset, each worker counts alone.
         "REDIS_URL": environ.get("REDIS_URL", "").strip() or None,
+        "LOOKUPS": parse_lookups(environ.get("LOOKUPS")),
+        # Empty: the system's resolvers (/etc/resolv.conf).
+        "DNS_RESOLVER": parse_resolvers(environ.get("DNS_RESOLVER", "")),
+        "LOOKUP_TIMEOUT": parse_timeout(environ.get("LOOKUP_TIMEOUT", "0.5")),
     }

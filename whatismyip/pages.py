@@ -4,6 +4,7 @@ from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     jsonify,
     redirect,
@@ -15,7 +16,8 @@ from werkzeug.exceptions import HTTPException
 
 from . import visitor
 from .api import OPENAPI, is_api_path, json_error
-from .report import format_ip
+from .lookups import facts_about, parse_lookup_address
+from .report import describe_address, format_ip
 from .static_files import static_url
 
 pages = Blueprint("pages", __name__)
@@ -44,6 +46,40 @@ def index():
 @pages.get("/ip")
 def ip_text():
     return as_text(format_ip(visitor.address()) or "")
+
+
+def fact_as_text(field: str, label: str, shown=str):
+    """One fact about the visitor's address, as a line for shell scripts; a 404
+    when none is known, so that `curl -f` fails rather than print nothing."""
+    address = visitor.address()
+    value = facts_about(address)[field]
+    if value is None:
+        abort(404, f"No {label} is known for {format_ip(address) or 'your address'}.")
+    return as_text(shown(value))
+
+
+@pages.get("/country")
+def country_text():
+    return fact_as_text("country", "country")
+
+
+@pages.get("/asn")
+def asn_text():
+    return fact_as_text("asn", "network (AS)", lambda asn: f"AS{asn}")
+
+
+@pages.get("/hostname")
+def hostname_text():
+    return fact_as_text("hostname", "hostname")
+
+
+@pages.get("/lookup")
+def lookup():
+    """Another address, looked up on a page: the form on / sends you here."""
+    asked = request.args.get("address", "")
+    address = parse_lookup_address(asked)
+    facts = describe_address(address, facts_about(address))
+    return render_template("lookup.html", facts=facts, asked=asked)
 
 
 @pages.get("/edit")

@@ -41,17 +41,25 @@ def format_ip(address: IPAddress | None) -> str | None:
     return str(address) if address is not None else None
 
 
-def build_report(
-    address: IPAddress | None, query_string: str, headers: dict[str, str]
-) -> dict:
-    """Everything we tell a visitor about their request."""
+def describe_address(address: IPAddress | None, facts: dict) -> dict:
+    """An address, where it belongs, and what the lookups found about it."""
     scope = address_scope(address)
-    pairs = query_pairs(query_string)
     return {
         "ip": format_ip(address),
         "ip_version": address.version if address is not None else None,
         "ip_is_global": scope == "public",
         "ip_scope": scope,
+        **facts,
+    }
+
+
+def build_report(
+    address: IPAddress | None, facts: dict, query_string: str, headers: dict[str, str]
+) -> dict:
+    """Everything we tell a visitor about their request."""
+    pairs = query_pairs(query_string)
+    return {
+        **describe_address(address, facts),
         "args": group_args(pairs),
         "pairs": pairs,
         "query_string": query_string,

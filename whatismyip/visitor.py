@@ -1,19 +1,23 @@
 """The current request, read once into the terms the rest of the app speaks:
 the visitor's address, query string, headers and preferred format."""
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from .addresses import IPAddress, client_address
+from .lookups import facts_about
 from .negotiation import choose_format
 from .report import build_report, readable_headers
 
 
 def address() -> IPAddress | None:
-    return client_address(
-        request.remote_addr or "",
-        request.headers.get("X-Forwarded-For", ""),
-        current_app.config["TRUSTED_PROXY_HOPS"],
-    )
+    """Worked out once a request: the limiter's key, the report and the page."""
+    if "visitor_address" not in g:
+        g.visitor_address = client_address(
+            request.remote_addr or "",
+            request.headers.get("X-Forwarded-For", ""),
+            current_app.config["TRUSTED_PROXY_HOPS"],
+        )
+    return g.visitor_address
 
 
 def query_string() -> str:
@@ -25,7 +29,8 @@ def headers() -> dict[str, str]:
 
 
 def report() -> dict:
-    return build_report(address(), query_string(), headers())
+    visitor = address()
+    return build_report(visitor, facts_about(visitor), query_string(), headers())
 
 
 def requested_format() -> str:

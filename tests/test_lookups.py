@@ -1,0 +1,337 @@
+"""Country, network and hostname: asked of a real DNS server (dnsmasq) that the
+tests start on loopback, serving PTR, A/AAAA and Team Cymru-style TXT records."""
+
+import ipaddress
+import time
+
+import pytest
+import requests
+
+from conftest import BROWSER, CURL
+from serving import GOOGLE_V6, GOOGLE_V6_NIBBLES, SilentResolver
+from whatismyip.config import (
+    SettingError,
+    parse_lookups,
+    parse_resolvers,
+    parse_timeout,
+)
+from whatismyip.lookups import (
+    country_facts,
+    cymru_origin_name,
+    flag,
+    keep_for,
+    parse_as_name,
+    parse_origin,
+)
+
+
+@pytest.fixture
+def client(make_app, dns_server):
+    """An app asking only the test DNS server, behind one trusted proxy."""
+    return make_app(
+        TRUSTED_PROXY_HOPS=1, DNS_RESOLVER=parse_resolvers(dns_server.address)
+    ).test_client()
+
+
+def lookup(client, address):
+    return client.get(f"/api/lookup/{address}")
+
+
+# --- /api/lookup -------------------------------------------------------------------
+
+
+def test_an_address_with_a_confirmed_hostname(client):
+    response = lookup(client, "8.8.8.8")
+    assert response.status_code == 200
+    assert response.json == {
+        "ip": "8.8.8.8",
+        "ip_version": 4,
+        "ip_is_global": True,
+        "ip_scope": "public",
+        "country": "US",
+        "country_name": "United States",
+        "asn": 15169,
+        "as_name": "GOOGLE - Google LLC",
+        "prefix": "8.8.8.0/24",
+        "hostname": "dns.google",
+        "hostname_confirmed": True,
+    }
+
+
+def test_a_hostname_that_does_not_resolve_back_is_not_confirmed(client):
+    facts = lookup(client, "1.1.1.1").json
+    assert facts["hostname"] == "claims-to-be.example"
+    assert facts["hostname_confirmed"] is False
+    assert (facts["asn"], facts["as_name"]) == (
+        13335,
+        "CLOUDFLARENET - Cloudflare, Inc.",
+    )
+
+
+def test_ipv6(client):
+    facts = lookup(client, GOOGLE_V6).json
+    assert (facts["ip"], facts["ip_version"]) == (GOOGLE_V6, 6)
+    assert (facts["asn"], facts["prefix"]) == (15169, "2001:4860::/32")
+    assert (facts["hostname"], facts["hostname_confirmed"]) == ("dns.google", True)
+
+
+def test_an_address_nothing_is_known_of_but_its_country(client):
+    facts = lookup(client, "193.0.6.139").json
+    assert facts["country"] == "NL"
+    assert facts["asn"] is facts["hostname"] is None
+    assert facts["hostname_confirmed"] is False
+
+
+@pytest.mark.parametrize(
+    ("address", "scope"),
+    [("10.1.2.3", "private"), ("127.0.0.1", "loopback"), ("fe80::1", "link-local")]
+    + [("192.0.2.7", "reserved"), ("64:ff9b::a00:1", "private")],
+)
+def test_a_private_or_reserved_address_gets_its_scope_and_no_query(
+    client, dns_server, address, scope
+):
+    asked_before = len(dns_server.queries())
+    facts = lookup(client, address).json
+    assert facts["ip_scope"] == scope
+    assert facts["ip_is_global"] is False
+    assert [facts[field] for field in ("country", "asn", "hostname")] == [None] * 3
+    assert len(dns_server.queries()) == asked_before
+
+
+@pytest.mark.parametrize(
+    "garbage", ["not-an-address", "999.1.1.1", "1.2.3", "%3Cscript%3E", "::g"]
+)
+def test_garbage_is_a_json_400_that_says_what_was_wrong(client, garbage):
+    response = lookup(client, garbage)
+    assert response.status_code == 400
+    assert response.content_type == "application/json"
+    assert "is not an IP address" in response.json["error"]["message"]
+
+
+def test_a_repeat_visitor_causes_no_second_query(client, dns_server):
+    def asked():
+        return len(dns_server.queries("1.1.1.1.in-addr.arpa"))
+
+    before = asked()
+    first = lookup(client, "1.1.1.1").json
+    assert asked() == before + 1
+    for _ in range(3):
+        assert lookup(client, "1.1.1.1").json == first
+    assert asked() == before + 1
+
+
+def test_lookups_can_be_turned_off_one_by_one(make_app, dns_server):
+    resolver = parse_resolvers(dns_server.address)
+    only_country = make_app(LOOKUPS=parse_lookups("country"), DNS_RESOLVER=resolver)
+    asked_before = len(dns_server.queries())
+    facts = only_country.test_client().get("/api/lookup/9.9.9.9").json
+    assert facts["country"] == "US"
+    assert len(dns_server.queries()) == asked_before
+    nothing = make_app(LOOKUPS=parse_lookups(""), DNS_RESOLVER=resolver)
+    facts = nothing.test_client().get("/api/lookup/9.9.9.9").json
+    assert facts["country"] is None
+    assert len(dns_server.queries()) == asked_before
+
+
+# --- The visitor's own address -------------------------------------------------------
+
+
+def test_the_report_carries_the_visitors_facts(client):
+    report = client.get("/api", headers={"X-Forwarded-For": "8.8.8.8"}).json
+    assert report["ip"] == "8.8.8.8"
+    assert report["country"] == "US"
+    assert report["asn"] == 15169
+    assert report["hostname"] == "dns.google"
+    assert list(report)[:11] == list(lookup(client, "8.8.8.8").json)
+
+
+def test_the_page_shows_country_network_and_hostname(client):
+    page = client.get("/", headers={**BROWSER, "X-Forwarded-For": "8.8.8.8"}).text
+    assert "🇺🇸</span> United States" in page
+    assert '<span class="asn">AS15169</span> GOOGLE - Google LLC' in page
+    assert "8.8.8.0/24" in page
+    assert '<span class="hostname">dns.google</span>' in page
+    assert "Confirmed</span>" in page
+    unconfirmed = client.get(
+        "/", headers={**BROWSER, "X-Forwarded-For": "1.1.1.1"}
+    ).text
+    assert "Not confirmed</span>" in unconfirmed
+
+
+def test_another_address_can_be_looked_up_on_a_page(client):
+    page = client.get("/lookup", query_string={"address": " 1.1.1.1 "}, headers=BROWSER)
+    assert page.status_code == 200
+    assert '<p class="ip" id="looked-up">1.1.1.1</p>' in page.text
+    assert "claims-to-be.example" in page.text
+    bad = client.get("/lookup", query_string={"address": "<b>"}, headers=BROWSER)
+    assert bad.status_code == 400
+    assert bad.content_type == "text/html; charset=utf-8"
+    assert "&#39;&lt;b&gt;&#39; is not an IP address" in bad.text
+
+
+@pytest.mark.parametrize(
+    ("path", "answer"),
+    [("/country", "US\n"), ("/asn", "AS15169\n"), ("/hostname", "dns.google\n")],
+)
+def test_plain_text_facts_for_shell_scripts(client, path, answer):
+    response = client.get(path, headers={**CURL, "X-Forwarded-For": "8.8.8.8"})
+    assert response.status_code == 200
+    assert response.content_type == "text/plain; charset=utf-8"
+    assert response.text == answer
+
+
+def test_a_fact_nobody_knows_is_a_404_for_scripts(client):
+    response = client.get("/hostname", headers={**CURL, "X-Forwarded-For": "9.9.9.9"})
+    assert response.status_code == 404
+    assert response.text == "404 Not Found: No hostname is known for 9.9.9.9.\n"
+
+
+@pytest.mark.parametrize("path", ["/api/ip", "/ip", "/get_my_ip/"])
+def test_the_bare_address_makes_no_lookups(client, dns_server, path):
+    asked_before = len(dns_server.queries())
+    client.get(path, headers={"X-Forwarded-For": "8.8.4.4"})
+    assert len(dns_server.queries()) == asked_before
+
+
+# --- Booted: gevent, and a resolver that never answers -----------------------------
+
+
+def test_lookups_in_a_gevent_worker(start_server, dns_server):
+    server = start_server(DYNO="web.1", DNS_RESOLVER=dns_server.address)
+    report = requests.get(
+        f"{server.url}/api", headers={"X-Forwarded-For": GOOGLE_V6}, timeout=10
+    ).json()
+    assert (report["asn"], report["hostname"]) == (15169, "dns.google")
+
+
+@pytest.fixture(scope="module")
+def silent():
+    resolver = SilentResolver()
+    yield resolver
+    resolver.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"), [("/api", {}), ("/", BROWSER)], ids=["api", "page"]
+)
+def test_a_resolver_that_never_answers_costs_at_most_the_time_limit(
+    start_server, silent, path, headers
+):
+    server = start_server(  # one worker: each keeps its own answers
+        DYNO="web.1",
+        WEB_CONCURRENCY="1",
+        DNS_RESOLVER=silent.address,
+        LOOKUP_TIMEOUT="0.5",
+    )
+    started = time.monotonic()
+    response = requests.get(
+        f"{server.url}{path}",
+        headers={**headers, "X-Forwarded-For": "8.8.8.8"},
+        timeout=10,
+    )
+    took = time.monotonic() - started
+    assert response.status_code == 200
+    # The limit is 0.5 s; the margin is for a loaded machine, far below the
+    # seconds a resolver's own timeouts would take.
+    assert took < 1.5, f"{took:.2f} s"
+    if path == "/api":
+        assert response.json()["country"] == "US"  # offline, so still known
+        assert response.json()["asn"] is None
+    else:
+        assert "United States" in response.text
+    # The unanswered question is kept: the next visit does not wait again.
+    started = time.monotonic()
+    requests.get(
+        f"{server.url}{path}", headers={"X-Forwarded-For": "8.8.8.8"}, timeout=10
+    )
+    assert time.monotonic() - started < 0.4
+
+
+# --- Pure functions ----------------------------------------------------------------
+
+
+def test_cymru_names():
+    assert cymru_origin_name(ipaddress.ip_address("8.8.4.4")) == (
+        "4.4.8.8.origin.asn.cymru.com"
+    )
+    assert cymru_origin_name(ipaddress.ip_address(GOOGLE_V6)) == (
+        f"{GOOGLE_V6_NIBBLES}.origin6.asn.cymru.com"
+    )
+
+
+@pytest.mark.parametrize(
+    ("records", "origin"),
+    [
+        (["15169 | 8.8.8.0/24 | US | arin | 2023-12-28"], (15169, "8.8.8.0/24")),
+        # The most specific announcement wins; of several origins, the first.
+        (
+            ["3356 | 8.0.0.0/9 | US | arin | 1992-12-01",
+             "15169 23028 | 8.8.8.0/24 | US | arin | 2023-12-28"],
+            (15169, "8.8.8.0/24"),
+        ),
+        (["garbage"], None),
+        (["NA | 8.8.8.0/24 | US"], None),
+        ([], None),
+    ],
+)  # fmt: skip
+def test_parse_origin(records, origin):
+    assert parse_origin(records) == origin
+
+
+@pytest.mark.parametrize(
+    ("records", "name"),
+    [
+        (["15169 | US | arin | 2000-03-30 | GOOGLE - Google LLC, US"],
+         "GOOGLE - Google LLC"),
+        (["64512 | ZZ | other | | "], None),
+        (["nonsense"], None),
+    ],
+)  # fmt: skip
+def test_parse_as_name(records, name):
+    assert parse_as_name(records) == name
+
+
+def test_country_facts_and_flags():
+    assert country_facts("NL") == {"country": "NL", "country_name": "Netherlands"}
+    assert country_facts("EU") == {"country": None, "country_name": None}
+    assert country_facts(None) == {"country": None, "country_name": None}
+    assert flag("US") == "🇺🇸"
+    assert flag(None) == ""
+
+
+def test_answers_are_kept_for_their_ttl_within_bounds():
+    assert keep_for(300) == 300
+    assert keep_for(0) == 60
+    assert keep_for(86400 * 7) == 3600
+    assert keep_for(None) == 30  # no answer: ask again soon
+
+
+@pytest.mark.parametrize(
+    ("text", "resolvers"),
+    [
+        ("", []),
+        ("192.0.2.53", [("192.0.2.53", 53)]),
+        ("192.0.2.53:5353, 2001:db8::53", [("192.0.2.53", 5353), ("2001:db8::53", 53)]),
+        ("[2001:db8::53]:5353", [("2001:db8::53", 5353)]),
+    ],
+)
+def test_dns_resolver_setting(text, resolvers):
+    assert parse_resolvers(text) == resolvers
+
+
+@pytest.mark.parametrize("text", ["dns.example", "192.0.2.53:dns", "192.0.2.53:70000"])
+def test_nonsense_dns_resolver_is_refused(text):
+    with pytest.raises(SettingError, match="DNS_RESOLVER"):
+        parse_resolvers(text)
+
+
+def test_lookups_and_timeout_settings():
+    assert parse_lookups(None) == {"country", "asn", "hostname"}
+    assert parse_lookups("asn, Hostname") == {"asn", "hostname"}
+    assert parse_lookups("none") == parse_lookups("") == frozenset()
+    with pytest.raises(SettingError, match="LOOKUPS takes"):
+        parse_lookups("country,weather")
+    assert parse_timeout("0.5") == 0.5
+    for nonsense in ("0", "-1", "soon", "60"):
+        with pytest.raises(SettingError, match="LOOKUP_TIMEOUT"):
+            parse_timeout(nonsense)
