@@ -21,7 +21,7 @@ async function copyText(text) {
 }
 
 for (const button of document.querySelectorAll("button[data-copy]")) {
-  button.hidden = false;
+  button.hidden = button.hasAttribute("data-pending"); // shown once there is something to copy
   button.addEventListener("click", async () => {
     const source = document.getElementById(button.dataset.copy);
     let message;
@@ -74,4 +74,30 @@ if (form) {
     const query = params.toString();
     window.location.assign(query ? `/?${query}` : "/");
   });
+}
+
+// Both addresses: this site under a hostname with only an A record, and one with
+// only AAAA. A family the network lacks fails or hangs; say so within seconds.
+const families = document.querySelector(".families");
+if (families) {
+  const FAMILY_TIMEOUT_MS = 4000;
+  for (const family of ["4", "6"]) {
+    const shown = document.getElementById(`ipv${family}`);
+    const copy = families.querySelector(`button[data-copy="ipv${family}"]`);
+    shown.textContent = "Checking…";
+    fetch(families.dataset[`ipv${family}Url`], {
+      cache: "no-store",
+      credentials: "omit",
+      signal: AbortSignal.timeout(FAMILY_TIMEOUT_MS),
+    })
+      .then((response) => (response.ok ? response.json() : Promise.reject(response.status)))
+      .then(({ ip }) => {
+        shown.textContent = ip;
+        copy.hidden = false;
+      })
+      .catch(() => {
+        shown.textContent = `Not available: no IPv${family} connection from this network.`;
+        shown.classList.add("unavailable");
+      });
+  }
 }

@@ -45,6 +45,8 @@ def local_settings(dns_server):
         "LOOKUPS": parse_lookups(None),
         "DNS_RESOLVER": parse_resolvers(dns_server.address),
         "LOOKUP_TIMEOUT": 0.5,
+        "IPV4_URL": None,
+        "IPV6_URL": None,
     }
 
 

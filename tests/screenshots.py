@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from serving import ROOT, DnsServer, Server
+from serving import ROOT, DnsServer, Server, free_port
 
 CHROMIUM = shutil.which("chromium")
 DESKTOP = {"width": 1280, "height": 900}
@@ -31,13 +31,42 @@ SHOTS = {
         "device_scale_factor": 2,
     },
 }
+DUAL_STACK_SHOT = "screenshot-both-addresses.png"
 # An address the test DNS server knows (serving.DNS_RECORDS), so that the
 # pictures show a country, a network and a confirmed hostname.
 EXAMPLE_ADDRESS = "8.8.8.8"
 
 
-def launch(playwright):
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+def launch(playwright, *extra_args: str):
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args]
+    )
+
+
+def dual_stack_names(port: int) -> tuple[dict, list[str]]:
+    """IPV4_URL and IPV6_URL for a server on `port`, and the Chromium switches
+    that make their names single-stack (v4.test reaches it over IPv4 only,
+    v6.test over IPv6 only, as an A-only and an AAAA-only hostname would) and
+    treat them as the HTTPS origins they are in production."""
+    urls = {"IPV4_URL": f"http://v4.test:{port}", "IPV6_URL": f"http://v6.test:{port}"}
+    return urls, [
+        "--host-resolver-rules=MAP v4.test 127.0.0.1, MAP v6.test [::1]",
+        "--unsafely-treat-insecure-origin-as-secure=" + ",".join(urls.values()),
+    ]
+
+
+def take_dual_stack_screenshot(playwright, server_url: str, switches, folder):
+    """The page from the IPv4-only name, showing both of the visitor's addresses."""
+    browser = launch(playwright, *switches)
+    try:
+        shot = Visit(browser, server_url, viewport=DESKTOP, color_scheme="light")
+        page = shot.open("/")
+        page.locator("#ipv6", has_text=":").wait_for()
+        page.locator(".families").screenshot(path=folder / DUAL_STACK_SHOT)
+        assert shot.errors == [], shot.errors
+        return folder / DUAL_STACK_SHOT
+    finally:
+        browser.close()
 
 
 class Visit:
@@ -99,15 +128,24 @@ def main():
     folder = Path(tempfile.mkdtemp())
     dns = DnsServer(folder)
     server = Server(folder / "server.log", DYNO="web.1", DNS_RESOLVER=dns.address)
+    port = free_port()
+    urls, switches = dual_stack_names(port)
+    dual = Server(folder / "dual.log", port=port, DNS_RESOLVER=dns.address, **urls)
     try:
         with sync_playwright() as playwright:
             browser = launch(playwright)
-            for path in take_screenshots(browser, server.url, ROOT / "docs"):
-                print(path.relative_to(ROOT))
+            shots = take_screenshots(browser, server.url, ROOT / "docs")
             browser.close()
+            shots.append(
+                take_dual_stack_screenshot(
+                    playwright, urls["IPV4_URL"], switches, ROOT / "docs"
+                )
+            )
+        for path in shots:
+            print(path.relative_to(ROOT))
     finally:
-        server.stop()
-        dns.stop()
+        for running in (server, dual, dns):
+            running.stop()
 
 
 if __name__ == "__main__":

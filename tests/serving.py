@@ -32,6 +32,8 @@ PLATFORM_VARIABLES = (
     "LOOKUPS",
     "DNS_RESOLVER",
     "LOOKUP_TIMEOUT",
+    "IPV4_URL",
+    "IPV6_URL",
 )
 
 
@@ -85,9 +87,10 @@ class Server:
         cwd: Path = ROOT,
         probe: str = "/healthz",
         cpu: str | None = None,
+        port: int | None = None,
         **env: str,
     ):
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.url6 = f"http://[::1]:{self.port}"
         self.log_path = log_path

@@ -378,3 +378,34 @@ def test_trusted_proxy_hops_for_a_cdn_in_front(make_app):
         environ_base=ROUTER,
     )
     assert response.json == {"ip": "203.0.113.9"}
+
+
+# --- Both addresses (IPV4_URL and IPV6_URL) ----------------------------------------
+
+DUAL_STACK = {
+    "IPV4_URL": "https://ipv4.example.com",
+    "IPV6_URL": "https://ipv6.example.com:8443",
+}
+
+
+def test_the_page_fetches_from_exactly_the_two_single_stack_origins(make_app):
+    client = make_app(**DUAL_STACK).test_client()
+    response = client.get("/", headers=BROWSER)
+    policy = response.headers["Content-Security-Policy"]
+    assert (
+        "connect-src 'self' https://ipv4.example.com https://ipv6.example.com:8443"
+    ) in policy.split("; ")
+    assert 'data-ipv4-url="https://ipv4.example.com/api/ip"' in response.text
+    assert 'data-ipv6-url="https://ipv6.example.com:8443/api/ip"' in response.text
+    assert client.get("/api/urls").json == {
+        "ipv4": "https://ipv4.example.com",
+        "ipv6": "https://ipv6.example.com:8443",
+    }
+
+
+def test_without_them_the_page_may_fetch_from_nowhere_else(client):
+    response = client.get("/", headers=BROWSER)
+    assert "connect-src" not in response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert 'class="families"' not in response.text
+    assert client.get("/api/urls").json == {"ipv4": None, "ipv6": None}

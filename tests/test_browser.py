@@ -3,10 +3,22 @@ its Procfile. Skipped, and said so, where Chromium is not installed; never in CI
 
 import json
 import os
+import socket
 from urllib.parse import quote, urlsplit
 
 import pytest
-from screenshots import CHROMIUM, DESKTOP, PHONE, Visit, launch, take_screenshots
+from screenshots import (
+    CHROMIUM,
+    DESKTOP,
+    PHONE,
+    Visit,
+    dual_stack_names,
+    launch,
+    take_dual_stack_screenshot,
+    take_screenshots,
+)
+
+from serving import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -26,11 +38,16 @@ UNICODE = "Grüße ✓ 日本語 🙂 a+b=c&d %41"
 
 
 @pytest.fixture(scope="session")
-def browser(local):  # closed before the servers, so no connection is left open
+def playwright(local):  # closed before the servers, so no connection is left open
     with sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright):
+    browser = launch(playwright)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture
@@ -125,6 +142,7 @@ def test_no_request_leaves_the_origin(visit, local):
         "{0.scheme}://{0.netloc}".format(urlsplit(r.url)) for r in started.requests
     }
     assert origins == {local.url}
+    assert started.page.locator(".families").count() == 0
 
 
 def background_luminance(page):
@@ -179,3 +197,68 @@ def test_screenshots_for_the_readme(browser, dyno, tmp_path):
     """What `make screenshots` puts in docs/, taken here into a temporary folder."""
     for path in take_screenshots(browser, dyno.url, tmp_path):
         assert path.stat().st_size > 10_000
+
+
+# --- Both addresses, from two single-stack names of the same site --------------------
+
+
+@pytest.fixture(scope="module")
+def dual_stack(start_server):
+    """The site with IPV4_URL and IPV6_URL, and a browser that resolves their
+    names to 127.0.0.1 and [::1] only."""
+    port = free_port()
+    urls, switches = dual_stack_names(port)
+    return start_server(port=port, **urls), urls, switches
+
+
+@pytest.fixture
+def dual_browser(playwright, dual_stack):
+    browser = launch(playwright, *dual_stack[2])
+    yield browser
+    browser.close()
+
+
+def test_the_page_shows_both_addresses(dual_browser, dual_stack):
+    server, urls, _ = dual_stack
+    visit = Visit(dual_browser, urls["IPV4_URL"], viewport=DESKTOP)
+    page = visit.open("/")
+    expect(page.locator("#ipv4")).to_have_text("127.0.0.1")
+    expect(page.locator("#ipv6")).to_have_text("::1")
+    expect(page.locator('button[data-copy="ipv6"]')).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    origins = {
+        "{0.scheme}://{0.netloc}".format(urlsplit(r.url)) for r in visit.requests
+    }
+    assert origins == {urls["IPV4_URL"], urls["IPV6_URL"]}
+    assert visit.errors == []
+    visit.context.close()
+
+
+def test_without_ipv6_the_page_says_so_within_seconds(
+    playwright, start_server, tmp_path
+):
+    """IPv6 hangs (a listener that never answers), as on a network whose IPv6 is
+    broken: the page gives up and says so, and shows the IPv4 address."""
+    port = free_port()
+    with socket.create_server(("127.0.0.1", 0)) as black_hole:
+        urls, switches = dual_stack_names(port)
+        urls["IPV6_URL"] = f"http://v6.test:{black_hole.getsockname()[1]}"
+        server = start_server(port=port, **urls)
+        browser = launch(playwright, "--host-resolver-rules=MAP * 127.0.0.1")
+        try:
+            visit = Visit(browser, server.url, viewport=DESKTOP)  # from 127.0.0.1
+            page = visit.open("/")
+            expect(page.locator("#ipv4")).to_have_text("127.0.0.1")
+            expect(page.locator("#ipv6")).to_have_text(
+                "Not available: no IPv6 connection from this network.", timeout=8000
+            )
+            expect(page.locator('button[data-copy="ipv6"]')).to_be_hidden()
+            assert visit.errors == []
+        finally:
+            browser.close()
+
+
+def test_the_readme_picture_of_both_addresses(playwright, dual_stack, tmp_path):
+    _, urls, switches = dual_stack
+    path = take_dual_stack_screenshot(playwright, urls["IPV4_URL"], switches, tmp_path)
+    assert path.stat().st_size > 5_000

@@ -7,7 +7,7 @@ import pytest
 
 from serving import ROOT
 from whatismyip.addresses import address_scope, client_address
-from whatismyip.config import trusted_proxy_hops
+from whatismyip.config import SettingError, dual_stack_urls, trusted_proxy_hops
 from whatismyip.negotiation import choose_format
 from whatismyip.report import build_report, group_args, query_pairs, readable_header
 
@@ -313,3 +313,31 @@ def test_only_an_id_like_request_id_is_logged(gunicorn_conf, sent, logged):
 )
 def test_paths_are_escaped_in_the_log(gunicorn_conf, path, logged):
     assert gunicorn_conf.log_safe(path) == logged
+
+
+@pytest.mark.parametrize(
+    ("environ", "urls"),
+    [
+        ({}, (None, None)),
+        (
+            {"IPV4_URL": "https://ipv4.example.com/", "IPV6_URL": "http://v6.test:81"},
+            ("https://ipv4.example.com", "http://v6.test:81"),
+        ),
+    ],
+)
+def test_dual_stack_urls(environ, urls):
+    assert dual_stack_urls(environ) == urls
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"IPV4_URL": "https://ipv4.example.com"}, "go together"),
+        ({"IPV4_URL": "ipv4.example.com", "IPV6_URL": "https://x"}, "must be a URL"),
+        ({"IPV4_URL": "ftp://a", "IPV6_URL": "https://x"}, "must be a URL"),
+        ({"IPV4_URL": "https://a/?q=1", "IPV6_URL": "https://x"}, "base URL"),
+    ],
+)
+def test_dual_stack_urls_refuse_nonsense(environ, message):
+    with pytest.raises(SettingError, match=message):
+        dual_stack_urls(environ)

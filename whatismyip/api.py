@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from . import visitor
@@ -45,6 +45,15 @@ def lookup(address):
     """What is known of any address, IPv4 or IPv6."""
     asked = parse_lookup_address(address)
     return jsonify(describe_address(asked, facts_about(asked)))
+
+
+@api.get("/api/urls", strict_slashes=False)
+def urls():
+    """Where to ask over IPv4 alone and over IPv6 alone, when the operator has
+    set up the two single-stack hostnames; else nulls."""
+    return jsonify(
+        ipv4=current_app.config["IPV4_URL"], ipv6=current_app.config["IPV6_URL"]
+    )
 
 
 @api.get("/api/args", strict_slashes=False)

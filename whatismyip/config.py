@@ -2,6 +2,7 @@
 A value that cannot be right stops the boot with a message saying so."""
 
 import ipaddress
+from urllib.parse import urlsplit
 
 from limits import parse_many
 
@@ -92,7 +93,31 @@ def parse_timeout(text: str) -> float:
     return seconds
 
 
+def parse_site_url(name: str, text: str) -> str | None:
+    """IPV4_URL or IPV6_URL: the base URL of this same site under a single-stack
+    hostname, such as https://ipv4.example.com; without a trailing slash."""
+    text = text.strip().rstrip("/")
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingError(f"{name} must be a URL such as https://host, not {text!r}")
+    if parts.query or parts.fragment or parts.username:
+        raise SettingError(f"{name} must be a base URL, without ?, # or a user")
+    return text
+
+
+def dual_stack_urls(environ) -> tuple[str | None, str | None]:
+    """Both IPV4_URL and IPV6_URL, or neither: the page shows the two together."""
+    ipv4 = parse_site_url("IPV4_URL", environ.get("IPV4_URL", ""))
+    ipv6 = parse_site_url("IPV6_URL", environ.get("IPV6_URL", ""))
+    if bool(ipv4) != bool(ipv6):
+        raise SettingError("IPV4_URL and IPV6_URL go together: set both, or neither")
+    return ipv4, ipv6
+
+
 def settings_from_environment(environ) -> dict:
+    ipv4_url, ipv6_url = dual_stack_urls(environ)
     return {
         "TRUSTED_PROXY_HOPS": trusted_proxy_hops(environ),
         # `make run` sets it so that edits to static/ show on reload.
@@ -105,4 +130,7 @@ def settings_from_environment(environ) -> dict:
         # Empty: the system's resolvers (/etc/resolv.conf).
         "DNS_RESOLVER": parse_resolvers(environ.get("DNS_RESOLVER", "")),
         "LOOKUP_TIMEOUT": parse_timeout(environ.get("LOOKUP_TIMEOUT", "0.5")),
+        # This site under a hostname with only an A record, and one with only AAAA.
+        "IPV4_URL": ipv4_url,
+        "IPV6_URL": ipv6_url,
     }
