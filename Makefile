@@ -38,7 +38,7 @@ check: $(VENV)/.site
 	$(BIN)/python tests/deploy_check.py $(URL)
 
 # Pin what each .in file asks for; `upgrade` moves every pin to the newest release.
-LOCKED := requirements requirements-dev tests/bench/requirements-httpbin
+LOCKED := requirements requirements-dev
 
 lock: $(VENV)/.dev
 	for name in $(LOCKED); do $(LOCK) $$name.in -o $$name.txt || exit 1; done
@@ -46,7 +46,8 @@ lock: $(VENV)/.dev
 upgrade: $(VENV)/.dev
 	for name in $(LOCKED); do $(LOCK) --upgrade $$name.in -o $$name.txt || exit 1; done
 
-# The site against its baselines (needs wrk: apt-get install wrk); see the README.
+# The site against its baselines (needs wrk, dnsmasq-base and redis-server from
+# Debian); see the README.
 bench: $(VENV)/.dev
 	$(BIN)/python tests/bench/bench.py
 
@@ -64,4 +65,4 @@ screenshots: $(VENV)/.dev
 	$(BIN)/python tests/screenshots.py
 
 clean:
-	rm -rf $(VENV) .venv-httpbin .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -50,7 +50,8 @@ forwarded_allow_ips = ""
 secure_scheme_headers = {}
 
 # Heroku collects stdout. Query strings can carry secrets, so log the path only,
-# with the router's request id to match our line to its own.
+# with the router's request id to match our line to its own. (RequestLog writes
+# these lines to stdout itself.)
 accesslog = "-"
 
 
@@ -60,6 +61,11 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9+/=-]{20,200}")
 # What a path may show as it is; anything else (quotes, control characters)
 # is written as an escape, so no client can forge or break a line.
 UNSAFE_IN_LOG = re.compile(r"[^\x21\x23-\x5b\x5d-\x7e]")
+
+
+# Enough of a path to know it; the cap keeps every line one atomic write.
+PATH_IN_LOG = 1024
+STDOUT = 1
 
 
 def log_safe(text: str) -> str:
@@ -72,22 +78,23 @@ def request_id(environ) -> str:
 
 
 class RequestLog(Logger):
-    """The access line from its five fields: gunicorn's own formatter first maps
-    every header and environ variable, which cost 15% of a worker's time."""
+    """The access line from its five fields, written to stdout in one write: no
+    formatter (gunicorn's maps every header and environ variable first) and no
+    logging lock. A write of a line this short is atomic, so the workers' lines
+    never interleave."""
 
     def access(self, resp, req, environ, request_time):
         if self.access_log_enabled:
-            self.access_log.info(
-                '%s "%s %s HTTP/%s.%s" %s %s %dms',
-                request_id(environ),
-                log_safe(req.method),
-                log_safe(req.path),
-                *req.version,
-                # resp.status: gunicorn's own error answers never set status_code.
-                str(resp.status).partition(" ")[0],
-                resp.sent,
-                request_time.total_seconds() * 1000,
+            major, minor = req.version
+            # resp.status: gunicorn's own error answers never set status_code.
+            status = str(resp.status).partition(" ")[0]
+            milliseconds = int(request_time.total_seconds() * 1000)
+            line = (
+                f'{request_id(environ)} "{log_safe(req.method)} '
+                f'{log_safe(req.path)[:PATH_IN_LOG]} HTTP/{major}.{minor}" '
+                f"{status} {resp.sent} {milliseconds}ms\n"
             )
+            os.write(STDOUT, line.encode())
 
 
 logger_class = RequestLog

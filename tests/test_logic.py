@@ -2,10 +2,14 @@
 
 import importlib.util
 import ipaddress
+import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from serving import ROOT
+from whatismyip import create_app
 from whatismyip.addresses import address_scope, client_address
 from whatismyip.config import SettingError, dual_stack_urls, trusted_proxy_hops
 from whatismyip.negotiation import choose_format
@@ -341,3 +345,24 @@ def test_dual_stack_urls(environ, urls):
 def test_dual_stack_urls_refuse_nonsense(environ, message):
     with pytest.raises(SettingError, match=message):
         dual_stack_urls(environ)
+
+
+JSON_APP = create_app({"LOOKUPS": frozenset(), "RATE_LIMIT": None})
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(value=JSON_VALUES)
+def test_json_answers_are_byte_for_byte_the_json_modules(value):
+    """orjson writes the answers; they must be what json.dumps would have been."""
+    provider = JSON_APP.json
+    assert provider.dumps(value) == json.dumps(
+        value, ensure_ascii=False, separators=(",", ":")
+    )
+    assert provider.dumps(value, indent=2) == json.dumps(
+        value, ensure_ascii=False, indent=2
+    )

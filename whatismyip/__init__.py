@@ -9,6 +9,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+import orjson
 from flask import Flask, has_request_context, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -17,24 +18,36 @@ from . import lookups, rate_limits, security, static_files
 from .api import api
 from .config import settings_from_environment
 from .negotiation import is_command_line
-from .pages import pages
+from .pages import link_the_pages, pages
 
 # templates/ and static/ sit at the top of the repository, beside site.py.
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class ReadableJSON(DefaultJSONProvider):
-    """Indented for people at a terminal, compact (and quicker) for programs."""
+    """Indented for people at a terminal, compact for programs; written by orjson,
+    byte for byte what the standard library's json module writes for these
+    answers (strings, integers, booleans, null, lists and objects in order),
+    several times faster."""
 
-    sort_keys = False  # args keep the order they were given in
-    ensure_ascii = False
+    def dumps(self, obj, **kwargs) -> str:
+        return orjson.dumps(obj, option=self._options(kwargs)).decode()
 
-    @property
-    def compact(self):
-        return not (
+    def response(self, *args, **kwargs):
+        body = orjson.dumps(
+            self._prepare_response_obj(args, kwargs),
+            option=self._options({}) | orjson.OPT_APPEND_NEWLINE,
+        )
+        return self._app.response_class(body, mimetype=self.mimetype)
+
+    @staticmethod
+    def _options(kwargs) -> int:
+        """Indented (as json.dumps(indent=2)) when asked, or for a terminal."""
+        indent = kwargs.get("indent") or (
             has_request_context()
             and is_command_line(request.headers.get("User-Agent", ""))
         )
+        return orjson.OPT_INDENT_2 if indent else 0
 
 
 def create_app(config: Mapping | None = None) -> Flask:
@@ -45,6 +58,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.json = ReadableJSON(app)
     app.register_blueprint(api)
     app.register_blueprint(pages)
+    link_the_pages(app)
     security.init_app(app)
     rate_limits.init_app(app)
     lookups.init_app(app)

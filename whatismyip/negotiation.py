@@ -1,5 +1,7 @@
 """Which format a client asked for, or would expect. Pure functions, no HTTP."""
 
+from functools import lru_cache
+
 from werkzeug.http import parse_accept_header
 
 # User-Agent prefixes of command-line clients, which get the bare address as text
@@ -30,12 +32,16 @@ def _match_quality(accepted: list[tuple[str, float]], media_type: str):
     return best
 
 
+# Clients send the same few Accept and User-Agent headers over and over: each
+# answer is worked out once per worker (bounded), not parsed on every request.
+@lru_cache(maxsize=1024)
 def is_command_line(user_agent: str) -> bool:
     """curl, Wget, HTTPie, PowerShell and other plain clients, as on ifconfig.co."""
     agent = user_agent.lower()
     return agent.startswith(COMMAND_LINE_AGENTS) or "powershell" in agent
 
 
+@lru_cache(maxsize=1024)
 def choose_format(accept: str, user_agent: str) -> str:
     """What this client asked for, or would expect: "html", "json" or "text".
 

@@ -1,5 +1,6 @@
 """The pages people see, and the plain-text answers for terminals."""
 
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from flask import (
@@ -12,6 +13,7 @@ from flask import (
     request,
     url_for,
 )
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from . import visitor
@@ -21,6 +23,24 @@ from .report import describe_address, format_ip
 from .static_files import static_url
 
 pages = Blueprint("pages", __name__)
+
+
+def link_the_pages(app) -> None:
+    """Each page's URL, for the templates as `links.index` and so on: worked out
+    once the routes are in, where url_for would build it on every render."""
+    app.jinja_env.globals["links"] = {
+        rule.endpoint.removeprefix("pages."): rule.rule
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("pages.") and not rule.arguments
+    }
+
+
+@pages.app_template_global()
+@lru_cache(maxsize=64)  # one per Host a visitor may send, within bounds
+def snippets(root: str) -> Markup:
+    """The page's code snippets for this site root, rendered once: nothing else
+    in them changes between visits."""
+    return Markup(render_template("snippets.html", root=root))  # noqa: S704 (escaped by Jinja)
 
 
 def as_text(line: str):

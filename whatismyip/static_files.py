@@ -56,7 +56,7 @@ def add_static_headers(headers, path, url):
 
 def static_url(name: str) -> str:
     """The URL of a static file, content-hashed so that caches may keep it forever."""
-    return f"/static/{current_app.extensions['static_names'].get(name, name)}"
+    return current_app.extensions["static_urls"].get(name, f"/static/{name}")
 
 
 def init_app(app: Flask) -> None:
@@ -65,8 +65,17 @@ def init_app(app: Flask) -> None:
     source = Path(app.root_path) / "static"
     autorefresh = app.config["STATIC_AUTOREFRESH"]
     root, names = (source, {}) if autorefresh else collect_static(source)
-    app.extensions["static_names"] = names
-    app.add_template_global(static_url)
+    # Worked out once: templates read `assets["style.css"]`, a dictionary lookup.
+    urls = {
+        path.relative_to(source).as_posix(): "/static/"
+        + names.get(
+            path.relative_to(source).as_posix(), path.relative_to(source).as_posix()
+        )
+        for path in source.rglob("*")
+        if path.is_file()
+    }
+    app.extensions["static_urls"] = urls
+    app.jinja_env.globals["assets"] = urls
     app.wsgi_app = WhiteNoise(
         app.wsgi_app,
         root=root,
