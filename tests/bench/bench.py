@@ -356,9 +356,9 @@ def run(seconds: float, rounds: int) -> tuple[str, list]:
         say(
             lines,
             f"- the generator's own check: the site stopped (SIGSTOP) for 300 ms in "
-            f"a 5 s run at {rates['/api/ip']} r/s gives p99 {figures['p99']:.0f} ms and max "
-            f"{figures['max']:.0f} ms (a generator that times requests from their "
-            f"actual send would show a few ms): "
+            f"a 5 s run at {rates['/api/ip']} r/s gives p99 {figures['p99']:.0f} ms "
+            f"and max {figures['max']:.0f} ms (a generator that times requests "
+            "from their actual send would show a few ms): "
             f"{verdict(figures['p99'] > 150)}",
         )
         rss = {name: worker_rss_mb(server) for name, server in servers.items()}
