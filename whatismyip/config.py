@@ -4,8 +4,6 @@ A value that cannot be right stops the boot with a message saying so."""
 import ipaddress
 from urllib.parse import urlsplit
 
-from limits import parse_many
-
 LOOKUP_SOURCES = ("country", "asn", "hostname")
 
 
@@ -33,6 +31,8 @@ def parse_rate_limit(text: str) -> str:
     text = text.strip()
     if not text:
         return ""
+    from limits import parse_many  # only with limits on (see rate_limits)
+
     try:
         parse_many(text)
     except ValueError:

@@ -15,7 +15,6 @@ import dns.nameserver
 import dns.resolver
 import dns.reversename
 import iptocc
-import pycountry
 from flask import Flask, current_app
 from werkzeug.exceptions import BadRequest
 
@@ -48,6 +47,8 @@ NEGATIVE_KEEP = 300
 def country_facts(code: str | None) -> dict:
     """An ISO 3166-1 alpha-2 code and the country's English name, or nulls for a
     code that is not a country (RIR data has EU and AP for some blocks)."""
+    import pycountry  # on the first lookup, not at every worker's boot
+
     country = pycountry.countries.get(alpha_2=code) if code else None
     if country is None:
         return {"country": None, "country_name": None}

@@ -2,11 +2,11 @@
 REDIS_URL is set (shared by every worker and dyno), else in each worker."""
 
 from flask import Flask, request
-from flask_limiter import ApplicationLimit, HeaderNames, Limiter
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from . import visitor
+
+# Flask-Limiter and redis-py are imported only when limits are on: most sites
+# run without them, and importing them costs every worker's boot.
 
 # What a web page may read of an answer from another origin (CORS).
 ALLOWANCE_HEADERS = (
@@ -24,6 +24,9 @@ REDIS_TIMEOUT_SECONDS = 0.1
 
 def redis_options(redis_url: str) -> dict:
     """redis-py settings for the limiter's connection pool."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     options = {
         "socket_timeout": REDIS_TIMEOUT_SECONDS,
         "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
@@ -49,6 +52,8 @@ def init_app(app: Flask) -> None:
     rate_limit = app.config["RATE_LIMIT"]
     if not rate_limit:
         return
+    from flask_limiter import ApplicationLimit, HeaderNames, Limiter
+
     redis_url = app.config["REDIS_URL"]
     limiter = Limiter(
         client_key,
