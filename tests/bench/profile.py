@@ -12,14 +12,14 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from bench import DOCS, start, wrk
+from bench import DOCS, Target, start, wrk
 
 
 def main(path="/api/ip", seconds=5):
     server = start("site", WEB_CONCURRENCY="1")
     worker = str(min(server.workers()))
     load = threading.Thread(
-        target=wrk, args=(server.url + path,), kwargs={"seconds": seconds + 2}
+        target=wrk, args=(Target(server.url + path),), kwargs={"seconds": seconds + 2}
     )
     load.start()
     raw = Path(tempfile.mkdtemp()) / "profile.txt"
