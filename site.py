@@ -29,13 +29,11 @@ class SiteServer(Application):
             app = create_app()
         except SettingError as error:  # said plainly, and the server stops
             raise AppImportError(str(error)) from error
-        # What the app and its libraries log goes where gunicorn's own log goes.
+        # What the app logs goes where gunicorn's own log goes.
         server_log = logging.getLogger("gunicorn.error")
-        for name in (app.logger.name, "flask-limiter"):
-            logger = logging.getLogger(name)
-            logger.handlers = server_log.handlers
-            logger.setLevel(logging.INFO)
-            logger.propagate = False
+        app.logger.handlers = server_log.handlers
+        app.logger.setLevel(logging.INFO)
+        app.logger.propagate = False
         server_log.info(
             "Built the app in worker %d (socket module: %s)",
             os.getpid(),

@@ -12,7 +12,7 @@ from conftest import BROWSER, CURL
 from router import Router
 from serving import RedisServer, wait_for
 from whatismyip.config import parse_rate_limit
-from whatismyip.rate_limits import redis_options
+from whatismyip.rate_limits import WorkerCounts, parse_windows, redis_options
 
 LIMIT = "10/minute"
 CLIENTS = (f"203.0.113.{n}" for n in itertools.count(1))  # one address per test
@@ -145,7 +145,7 @@ def test_in_process_counting_on_one_worker(start_server):
 
 
 def limiter_keys(redis_url: str) -> list[bytes]:
-    return redis.Redis.from_url(redis_url).keys("LIMITS*")
+    return redis.Redis.from_url(redis_url).keys("ratelimit:*")
 
 
 def timed_get(url: str, **headers) -> tuple[requests.Response, float]:
@@ -230,3 +230,41 @@ def test_the_limit_in_the_app_from_its_factory(make_app):
     client = make_app(RATE_LIMIT="2/minute").test_client()
     statuses = [client.get("/api/ip").status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
+
+
+# --- The moving windows, counted in a worker ----------------------------------------
+
+
+def test_a_moving_window_counts_exactly():
+    counts = WorkerCounts(parse_windows("3/minute"))
+    decisions = [counts.hit("a", now) for now in (0, 1, 2, 3, 59.9, 60.5, 61.5)]
+    assert [d.allowed for d in decisions] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+        True,
+        True,
+    ]
+    assert [d.remaining for d in decisions] == [2, 1, 0, 0, 0, 0, 0]
+    assert decisions[3].reset == 60  # when the request at 0 stops counting
+    assert counts.hit("b", 3).remaining == 2  # another address, its own window
+
+
+def test_the_tightest_of_several_windows_decides_and_is_told():
+    counts = WorkerCounts(parse_windows("2/second;3/minute"))
+    decisions = [counts.hit("a", now) for now in (0, 0.1, 0.2, 1.5, 2.5)]
+    assert [d.allowed for d in decisions] == [True, True, False, True, False]
+    assert [(d.limit, d.remaining) for d in decisions] == [
+        (2, 1), (2, 0), (2, 0), (3, 0), (3, 0)
+    ]  # fmt: skip
+
+
+def test_addresses_gone_quiet_are_forgotten():
+    counts = WorkerCounts(parse_windows("5/second"))
+    counts.SWEEP_EVERY = counts.until_sweep = 3
+    counts.hit("old", 0)
+    counts.hit("new", 10)
+    counts.hit("new", 10.1)
+    assert set(counts.times) == {"new"}
