@@ -131,22 +131,23 @@ class Lookups:
 
     def facts(self, address: IPAddress | None) -> dict:
         """Every field for `address`: nulls for what is not public or not known
-        within the time limit."""
+        within the time limit. Shared, cached answers: read them, don't change
+        them (describe_address copies them into each answer)."""
         if not self.sources or address_scope(address) != "public":
-            return dict(NO_FACTS)
+            return NO_FACTS
         now = time.monotonic()
         with self.lock:
             cached = self.cache.get(address)
             if cached and cached[0] > now:
                 self.cache.move_to_end(address)
-                return dict(cached[1])
+                return cached[1]
         facts, expires = self._ask(address, now)
         with self.lock:
             self.cache[address] = (expires, facts)
             self.cache.move_to_end(address)
             while len(self.cache) > self.cache_size:
                 self.cache.popitem(last=False)
-        return dict(facts)
+        return facts
 
     def _ask(self, address: IPAddress, now: float) -> tuple[dict, float]:
         deadline = now + self.timeout

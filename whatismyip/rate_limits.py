@@ -142,7 +142,7 @@ if allowed == 1 then
     redis.call('PEXPIRE', key, tonumber(ARGV[2 * i + 1]))
   end
 end
-return {allowed, tostring(now), counts}
+return {tostring(now), counts}
 """
 
 
@@ -188,7 +188,7 @@ class RedisCounts:
         if now < self.retry_at:  # Redis failed lately: not yet again
             return self.fallback.hit(key, now)
         try:
-            allowed, redis_now, counts = self.script(
+            redis_now, counts = self.script(
                 keys=[f"ratelimit:{key}:{window.seconds}" for window in self.windows],
                 args=[os.urandom(6).hex(), *self.window_args],
             )
@@ -205,12 +205,13 @@ class RedisCounts:
         if self.retry_at:
             log.warning("Rate limit storage recovered: counting in Redis again")
             self.retry_at, self.retry_in = 0.0, FIRST_RETRY_SECONDS
-        decision = decide(
+        # The counts before this request, as the script saw them atomically: the
+        # same rule then says whether it passed.
+        return decide(
             self.windows,
             [(int(count), float(oldest) / 1000) for count, oldest in counts],
             float(redis_now) / 1000,
         )
-        return decision._replace(allowed=bool(allowed))  # the script's, atomic
 
 
 def check_allowance():
