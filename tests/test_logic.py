@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from serving import ROOT
 from whatismyip import create_app
-from whatismyip.addresses import address_scope, client_address
+from whatismyip.addresses import address_scope, client_address, forwarded_scheme
 from whatismyip.config import SettingError, dual_stack_urls, trusted_proxy_hops
 from whatismyip.negotiation import choose_format
 from whatismyip.report import build_report, group_args, query_pairs, readable_header
@@ -80,6 +80,24 @@ def test_client_address(peer, forwarded_for, hops, expected):
 
 def test_client_address_is_none_when_nothing_is_an_address():
     assert client_address("", "garbage", 1) is None
+
+
+@pytest.mark.parametrize(
+    ("forwarded_proto", "hops", "expected"),
+    [
+        ("https", 1, "https"),
+        ("http", 1, "http"),
+        ("HTTPS", 1, "https"),
+        ("http, https", 1, "https"),  # the rightmost is the trusted router's
+        ("https, http", 1, "http"),
+        ("https", 0, "http"),  # no trusted proxy: the connection's own
+        ("", 1, "http"),
+        ("javascript", 1, "http"),  # nothing but http or https is believed
+        ("https ", 2, "https"),
+    ],
+)
+def test_forwarded_scheme(forwarded_proto, hops, expected):
+    assert forwarded_scheme(forwarded_proto, hops, "http") == expected
 
 
 @pytest.mark.parametrize(

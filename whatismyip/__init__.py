@@ -12,7 +12,6 @@ from pathlib import Path
 import orjson
 from flask import Flask, has_request_context, request
 from flask.json.provider import DefaultJSONProvider
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import lookups, rate_limits, security, static_files
 from .api import api
@@ -45,7 +44,7 @@ class ReadableJSON(DefaultJSONProvider):
         """Indented (as json.dumps(indent=2)) when asked, or for a terminal."""
         indent = kwargs.get("indent") or (
             has_request_context()
-            and is_command_line(request.headers.get("User-Agent", ""))
+            and is_command_line(request.environ.get("HTTP_USER_AGENT", ""))
         )
         return orjson.OPT_INDENT_2 if indent else 0
 
@@ -63,9 +62,5 @@ def create_app(config: Mapping | None = None) -> Flask:
     rate_limits.init_app(app)
     lookups.init_app(app)
     app.add_template_filter(lookups.flag)
-    # The scheme the visitor used, as the trusted router reports it (for HSTS and
-    # the URLs in the page); the client address is worked out by the app itself.
-    hops = app.config["TRUSTED_PROXY_HOPS"]
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=0, x_proto=min(hops, 1))
     static_files.init_app(app)
     return app

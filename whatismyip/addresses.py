@@ -6,6 +6,9 @@ from functools import lru_cache
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+# Each request names its peer and a proxy's entry: the same few strings from a
+# worker's recent clients, parsed once each (bounded) rather than every time.
+@lru_cache(maxsize=4096)
 def parse_address(text: str) -> IPAddress | None:
     """The IP address in `text` (an X-Forwarded-For entry or a socket peer), or None.
 
@@ -38,6 +41,17 @@ def client_address(peer: str, forwarded_for: str, hops: int) -> IPAddress | None
         if address is not None:
             return address
     return None
+
+
+def forwarded_scheme(forwarded_proto: str, hops: int, connection_scheme: str) -> str:
+    """The scheme the visitor used: as the nearest trusted proxy reports it in
+    X-Forwarded-Proto (the rightmost value, the one it set), else the connection's.
+    Nothing but http or https is believed."""
+    if hops:
+        reported = forwarded_proto.rpartition(",")[2].strip().lower()
+        if reported in ("http", "https"):
+            return reported
+    return connection_scheme
 
 
 # The IANA special-purpose address registries (IPv4 and IPv6, as of 2025), with

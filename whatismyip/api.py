@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
 from . import visitor
@@ -75,20 +75,4 @@ def json_error(error: HTTPException, response):
     body = jsonify(error={"status": error.code, "message": error.description})
     response.set_data(body.get_data())
     response.content_type = body.content_type
-    return response
-
-
-@api.after_app_request
-def allow_cross_origin_reads(response):
-    """Any page may read the API (never with credentials), errors included; an
-    unknown path under /api reaches no route, hence after_app_request."""
-    if is_api_path(request.path):
-        response.headers["Access-Control-Allow-Origin"] = "*"
-        response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
-        if request.method == "OPTIONS":  # a CORS preflight
-            response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
-            asked = request.headers.get("Access-Control-Request-Headers")
-            if asked:
-                response.headers["Access-Control-Allow-Headers"] = asked
-            response.headers["Access-Control-Max-Age"] = "86400"
     return response
