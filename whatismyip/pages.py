@@ -1,6 +1,7 @@
 """The pages people see, and the plain-text answers for terminals."""
 
 from functools import lru_cache
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 from flask import (
@@ -15,6 +16,7 @@ from flask import (
 )
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
+from werkzeug.sansio.utils import get_current_url
 
 from . import visitor
 from .api import OPENAPI, is_api_path, json_error
@@ -28,19 +30,30 @@ pages = Blueprint("pages", __name__)
 def link_the_pages(app) -> None:
     """Each page's URL, for the templates as `links.index` and so on: worked out
     once the routes are in, where url_for would build it on every render."""
-    app.jinja_env.globals["links"] = {
-        rule.endpoint.removeprefix("pages."): rule.rule
-        for rule in app.url_map.iter_rules()
-        if rule.endpoint.startswith("pages.") and not rule.arguments
-    }
+    app.jinja_env.globals["links"] = SimpleNamespace(
+        **{
+            rule.endpoint.removeprefix("pages."): rule.rule
+            for rule in app.url_map.iter_rules()
+            if rule.endpoint.startswith("pages.") and not rule.arguments
+        }
+    )
 
 
 @pages.app_template_global()
 @lru_cache(maxsize=64)  # one per Host a visitor may send, within bounds
-def snippets(root: str) -> Markup:
+def snippets(scheme: str, host: str, root_path: str) -> Markup:
     """The page's code snippets for this site root, rendered once: nothing else
-    in them changes between visits."""
+    in them changes between visits. Keyed by the root's parts, which are cheap
+    to read, where request.url_root is worked out anew on every request."""
+    root = get_current_url(scheme, host, root_path)
     return Markup(render_template("snippets.html", root=root))  # noqa: S704 (escaped by Jinja)
+
+
+def for_templates(answer: dict) -> SimpleNamespace:
+    """An answer's fields as attributes, which templates read as `report.ip`:
+    Jinja tries an attribute before a key, so a dictionary would cost a failed
+    lookup and its exception for every field shown."""
+    return SimpleNamespace(**answer)
 
 
 def as_text(line: str):
@@ -57,9 +70,9 @@ def index():
             as_text(format_ip(visitor.address()) or "")
         )
     else:
-        page = render_template("index.html", report=visitor.report())
+        page = render_template("index.html", report=for_templates(visitor.report()))
         response = current_app.make_response(page)
-    response.vary.update(("Accept", "User-Agent"))
+    response.headers["Vary"] = "Accept, User-Agent"  # a new answer has no Vary
     return response
 
 
@@ -99,7 +112,7 @@ def lookup():
     asked = request.args.get("address", "")
     address = parse_lookup_address(asked)
     facts = describe_address(address, facts_about(address))
-    return render_template("lookup.html", facts=facts, asked=asked)
+    return render_template("lookup.html", facts=for_templates(facts), asked=asked)
 
 
 @pages.get("/edit")
