@@ -261,7 +261,7 @@ def test_build_report_fields():
         "country": None,
         "hostname": "documentation.example",
         "args": {"a": ["1", ""]},
-        "pairs": [("a", "1"), ("a", "")],
+        "pairs": (("a", "1"), ("a", "")),
         "query_string": "a=1&a=",
         "user_agent": "curl/8.5.0",
         "request_id": "abc-123",

@@ -1,21 +1,25 @@
 """What we tell a visitor about their request, as JSON-ready data. Pure
 functions, no HTTP: the blueprints hand them what the request carried."""
 
+from functools import lru_cache
 from urllib.parse import parse_qsl
 
 from .addresses import IPAddress, address_scope
 
 
-def query_pairs(query_string: str) -> list[tuple[str, str]]:
+# Scripts send the same query strings again and again: each is parsed once per
+# worker (a bounded number of them, at most 8 KB each).
+@lru_cache(maxsize=256)
+def query_pairs(query_string: str) -> tuple[tuple[str, str], ...]:
     """Every name and value in the order sent.
 
     Blank values are kept; `+` is a space; malformed percent-escapes are shown
     as written and invalid UTF-8 as U+FFFD.
     """
-    return parse_qsl(query_string, keep_blank_values=True, errors="replace")
+    return tuple(parse_qsl(query_string, keep_blank_values=True, errors="replace"))
 
 
-def group_args(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+def group_args(pairs: tuple[tuple[str, str], ...]) -> dict[str, list[str]]:
     """Name -> its values: names in first-seen order, values in order."""
     args: dict[str, list[str]] = {}
     for name, value in pairs:
