@@ -122,6 +122,25 @@ def test_hsts_only_over_https_through_the_trusted_router(heroku, local, dyno):
     assert "Strict-Transport-Security" not in spoofed.headers
 
 
+def test_gunicorn_acts_on_no_forwarded_header(local, dyno):
+    """Only the app reads forwarded headers: what gunicorn would take from them by
+    default (the scheme, and a root from SCRIPT_NAME) changes nothing."""
+    forged = {
+        "X-Forwarded-Ssl": "on",
+        "X-Forwarded-Protocol": "ssl",
+        "SCRIPT_NAME": "/forged",
+        "PATH_INFO": "/forged",
+    }
+    for server in (local, dyno):
+        response = requests.get(
+            f"{server.url}/", headers={**BROWSER, **forged}, timeout=10
+        )
+        assert response.status_code == 200
+        assert "Strict-Transport-Security" not in response.headers
+        assert f"curl {server.url}/api?name=value" in response.text
+        assert "/forged" not in response.text
+
+
 def test_static_files_are_nosniff_too(client):
     response = client.get("/static/style.css")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
