@@ -54,6 +54,10 @@ def test_the_app_is_built_in_each_worker_after_gevent_patched_it(start_server):
     built = [line for line in server.log().splitlines() if "Built the app" in line]
     assert len(built) == 2
     assert all("(socket module: gevent." in line for line in built), built
+    # Kept out of the garbage collector's full collections, which would pause
+    # a request for tens of milliseconds to walk them.
+    frozen = [int(re.search(r"(\d+) objects frozen", line)[1]) for line in built]
+    assert min(frozen) > 10_000, built
 
 
 # --- gunicorn's own answers --------------------------------------------------------
