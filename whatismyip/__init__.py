@@ -58,8 +58,9 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.register_blueprint(api)
     app.register_blueprint(pages)
     link_the_pages(app)
-    security.init_app(app)
+    # Inside the site's headers, as they follow the allowance's.
     rate_limits.init_app(app)
+    security.init_app(app)
     lookups.init_app(app)
     app.add_template_filter(lookups.flag)
     static_files.init_app(app)
