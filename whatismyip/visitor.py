@@ -1,7 +1,9 @@
 """The current request, read once into the terms the rest of the app speaks:
-the visitor's address, query string, headers and preferred format."""
+the visitor's address, query string, headers and preferred format. Each reads
+the WSGI environ, found once through Flask's request proxy."""
 
 from flask import current_app, request
+from werkzeug.datastructures import EnvironHeaders
 
 from .addresses import IPAddress, client_address
 from .lookups import facts_about
@@ -11,11 +13,9 @@ from .report import build_report, readable_headers
 ADDRESS_KEY = "whatismyip.visitor_address"
 
 
-def address() -> IPAddress | None:
-    """Worked out once a request: the limiter's key, the report and the page.
-    Kept in the request's environ, read straight from it (one context lookup
-    on the hot path of every answer)."""
-    environ = request.environ
+def _address(environ) -> IPAddress | None:
+    """Worked out once a request (the limiter's key, the report, the page) and
+    kept in the request's environ."""
     if ADDRESS_KEY not in environ:
         environ[ADDRESS_KEY] = client_address(
             environ.get("REMOTE_ADDR", ""),
@@ -25,20 +25,37 @@ def address() -> IPAddress | None:
     return environ[ADDRESS_KEY]
 
 
+def _query_string(environ) -> str:
+    # WSGI passes the query string's bytes as Latin-1; most clients mean UTF-8.
+    return environ.get("QUERY_STRING", "").encode("latin-1").decode("utf-8", "replace")
+
+
+def _headers(environ) -> dict[str, str]:
+    return readable_headers(EnvironHeaders(environ))
+
+
+def address() -> IPAddress | None:
+    return _address(request.environ)
+
+
 def query_string() -> str:
-    return request.query_string.decode("utf-8", "replace")
+    return _query_string(request.environ)
 
 
 def headers() -> dict[str, str]:
-    return readable_headers(request.headers)
+    return _headers(request.environ)
 
 
 def report() -> dict:
-    visitor = address()
-    return build_report(visitor, facts_about(visitor), query_string(), headers())
+    environ = request.environ
+    visitor = _address(environ)
+    return build_report(
+        visitor, facts_about(visitor), _query_string(environ), _headers(environ)
+    )
 
 
 def requested_format() -> str:
+    environ = request.environ
     return choose_format(
-        request.headers.get("Accept", ""), request.headers.get("User-Agent", "")
+        environ.get("HTTP_ACCEPT", ""), environ.get("HTTP_USER_AGENT", "")
     )
