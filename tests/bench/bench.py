@@ -47,6 +47,9 @@ SERVER_CPU, CLIENT_CPU = "0", "1"
 WORKERS = "2"  # the article's `gunicorn -w 2`, and what Heroku gives a small dyno
 CONNECTIONS = 16  # for each wrk
 CONTROL_TOLERANCE = 0.05
+# Runs of the latency measurement, each with its own half-load rate: the median
+# run is reported, so one burst of the host's own slowness does not decide it.
+LATENCY_RUNS = 3
 BROWSER = {
     "User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128.0",
     "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
@@ -323,25 +326,34 @@ def run(seconds: float, rounds: int) -> tuple[str, list]:
             "Latency at a fixed rate, half of what the site manages alone, for "
             f"{seconds * 2:.0f} s, timed from each request's intended send "
             "(`tests/bench/loadgen.py`, 64 connections, on CPU "
-            f"{CLIENT_CPU}):",
+            f"{CLIENT_CPU}); the median of {LATENCY_RUNS} such runs by p99, "
+            "each at a rate measured just before it, and the range of their p99:",
         )
         say(lines)
         say(
             lines,
-            "| endpoint | rate r/s | p50 ms | p99 ms | p99.9 ms | errors | target |",
+            "| endpoint | rate r/s | p50 ms | p99 ms | p99.9 ms | p99 range | errors "
+            "| target |",
         )
-        say(lines, "|---|---:|---:|---:|---:|---:|---|")
+        say(lines, "|---|---:|---:|---:|---:|---:|---:|---|")
         rates = {}
         for path, headers in (("/api/ip", None), ("/", BROWSER)):
-            rate, figures = latency_at_half_load(
-                servers["site"], path, headers, seconds * 2
+            runs = sorted(
+                (
+                    latency_at_half_load(servers["site"], path, headers, seconds * 2)
+                    for _ in range(LATENCY_RUNS)
+                ),
+                key=lambda run: run[1]["p99"],
             )
+            rate, figures = runs[len(runs) // 2]
             rates[path] = rate
             met = figures["p99"] < 5 and figures["p999"] < 10
             say(
                 lines,
                 f"| `{path}` | {rate} | {figures['p50']:.2f} | {figures['p99']:.2f} "
-                f"| {figures['p999']:.2f} | {figures['errors']} "
+                f"| {figures['p999']:.2f} "
+                f"| {runs[0][1]['p99']:.1f}–{runs[-1][1]['p99']:.1f} "
+                f"| {sum(run[1]['errors'] for run in runs)} "
                 f"| p99 < 5, p99.9 < 10: {verdict(met)} |",
             )
         # The generator's proof: a 300 ms stop of the server must show in p99.
