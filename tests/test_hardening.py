@@ -225,6 +225,19 @@ def test_crlf_in_values_never_becomes_a_header(local):
         assert "\r" not in response.headers.get("Location", "")
 
 
+def test_no_answer_sets_a_cookie_and_a_sent_one_changes_nothing(app):
+    """The site keeps no session: a session cookie, even one that looks like
+    Flask's, is only another header the visitor sent."""
+    plain, with_cookie = app.test_client(), app.test_client()
+    with_cookie.set_cookie("session", "eyJhIjoxfQ.forged.sig")
+    for path in ("/", "/api", "/api/ip", "/docs", "/nope"):
+        answers = [client.get(path, headers=BROWSER) for client in (plain, with_cookie)]
+        assert answers[0].status_code == answers[1].status_code
+        assert not any("Set-Cookie" in answer.headers for answer in answers)
+    report = with_cookie.get("/api").json
+    assert report["headers"]["Cookie"] == "session=eyJhIjoxfQ.forged.sig"
+
+
 def test_invalid_utf8_and_percent_encoding_everywhere(local):
     for path in ["/", "/api", "/api/args", "/edit", "/nope%FF", "/%ZZ"]:
         answer = send_raw(
