@@ -59,6 +59,7 @@ ARGS = "a=1&b=two&c=%C3%BC"
 REPEAT_VISITOR = {"X-Forwarded-For": "8.8.8.8"}  # known to the bench's DNS server
 MANY_CLIENTS = str(HERE / "many_clients.lua")
 GUNICORN = f"{sys.prefix}/bin/gunicorn --bind 127.0.0.1:{{port}} --no-control-socket"
+ARTICLE = f"{GUNICORN} -w {WORKERS} apps:article"  # as the article deploys it
 HALF_A_REQUEST = b"GET /api HTTP/1.1\r\nHost: slow.example\r\n"
 
 
@@ -156,11 +157,10 @@ def paired(site: Target, baseline: Target, seconds: float, rounds: int) -> dict:
 def start_servers(dns: DnsServer, redis_url: str) -> dict[str, Server]:
     dyno = {"DYNO": "web.1", "DNS_RESOLVER": dns.address}
     many = "100000/minute"  # per address: never reached by these 1,024 clients
-    article = f"{GUNICORN} -w {WORKERS} apps:article"
     return {
         "site": start("site", DNS_RESOLVER=dns.address),
-        "article": start("article", article, "/get_my_ip", HERE),
-        "article copy": start("article copy", article, "/get_my_ip", HERE),
+        "article": start("article", ARTICLE, "/get_my_ip", HERE),
+        "article copy": start("article copy", ARTICLE, "/get_my_ip", HERE),
         "raw": start(
             "raw WSGI", f"{GUNICORN} -c {ROOT}/gunicorn.conf.py apps:raw", "/", HERE
         ),
@@ -400,16 +400,22 @@ def run(seconds: float, rounds: int) -> tuple[str, list]:
         redis_server.stop()
         dns.stop()
 
-    boots = []
+    # Boots alternate with the article's, whose time says how fast the host was.
+    boots = {"site": [], "article": []}
     for _ in range(5):
-        server = start("site")
-        boots.append(server.boot_seconds)
-        server.stop()
-    boot = statistics.median(boots)
+        for name, server in (
+            ("site", lambda: start("site")),
+            ("article", lambda: start("article", ARTICLE, "/get_my_ip", HERE)),
+        ):
+            booted = server()
+            boots[name].append(booted.boot_seconds)
+            booted.stop()
+    boot = statistics.median(boots["site"])
     say(
         lines,
         f"- boot, process start to first 200: {boot:.2f} s, median of 5 "
-        f"(target < 1.5 s: {verdict(boot < 1.5)})",
+        f"(target < 1.5 s: {verdict(boot < 1.5)}); the article's app, booted "
+        f"in turn: {statistics.median(boots['article']):.2f} s",
     )
     say(
         lines,
