@@ -88,7 +88,8 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.register_blueprint(api)
     app.register_blueprint(pages)
     link_the_pages(app)
-    # Inside the site's headers, as they follow the allowance's.
+    # The allowance's headers go inside the site's, so they come first, as
+    # Flask's own headers do.
     rate_limits.init_app(app)
     security.init_app(app)
     lookups.init_app(app)

@@ -259,8 +259,7 @@ def init_app(app: Flask) -> None:
         f"{app.config['RATE_LIMIT']}. Retry-After says how many seconds to wait."
     )
 
-    # The hook holds what it needs rather than find it through Flask's context
-    # proxies.
+    # The hook holds the counts and the refusal's text, worked out once.
     @app.before_request
     def check_allowance():
         """Before each limited request: counted against the address the site

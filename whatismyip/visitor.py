@@ -1,6 +1,6 @@
 """The current request, read once into the terms the rest of the app speaks:
-the visitor's address, query string, headers and preferred format. Each reads
-the WSGI environ, found once through Flask's request proxy."""
+the visitor's address, query string, headers and preferred format. The WSGI
+environ is found once through Flask's request proxy and read directly."""
 
 from flask import current_app, request
 from werkzeug.datastructures import EnvironHeaders
@@ -25,11 +25,6 @@ def _address(environ) -> IPAddress | None:
     return environ[ADDRESS_KEY]
 
 
-def _query_string(environ) -> str:
-    # WSGI passes the query string's bytes as Latin-1; most clients mean UTF-8.
-    return environ.get("QUERY_STRING", "").encode("latin-1").decode("utf-8", "replace")
-
-
 def _headers(environ) -> dict[str, str]:
     return readable_headers(EnvironHeaders(environ))
 
@@ -39,7 +34,7 @@ def address() -> IPAddress | None:
 
 
 def query_string() -> str:
-    return _query_string(request.environ)
+    return request.query_string.decode("utf-8", "replace")
 
 
 def headers() -> dict[str, str]:
@@ -50,7 +45,7 @@ def report() -> dict:
     environ = request.environ
     visitor = _address(environ)
     return build_report(
-        visitor, facts_about(visitor), _query_string(environ), _headers(environ)
+        visitor, facts_about(visitor), query_string(), _headers(environ)
     )
 
 
