@@ -12,7 +12,14 @@ from conftest import BROWSER, CURL
 from router import Router
 from serving import RedisServer, wait_for
 from whatismyip.config import parse_rate_limit
-from whatismyip.rate_limits import WorkerCounts, parse_windows, redis_options
+from whatismyip.rate_limits import (
+    MOVING_WINDOWS,
+    SCRIPT_SHA,
+    RedisCounts,
+    WorkerCounts,
+    parse_windows,
+    redis_options,
+)
 
 LIMIT = "10/minute"
 CLIENTS = (f"203.0.113.{n}" for n in itertools.count(1))  # one address per test
@@ -187,12 +194,29 @@ def test_redis_dead_or_hung_degrades_to_counting_in_each_worker(start_server, tm
                 timed_get(url, **as_client("192.0.2.99"))[0].status_code == 200
                 and limiter_keys(store.url)
             ),
-            timeout=45,  # Flask-Limiter looks again at growing intervals, up to 32 s
+            timeout=45,  # Redis is tried again at growing intervals, up to 32 s
             what="counting resumed in Redis",
         )
         assert "Rate limit storage recovered" in server.log()
     finally:
         store.stop()
+
+
+def test_a_redis_that_forgot_the_script_is_sent_it_again(shared_redis):
+    """A restarted or flushed Redis has no scripts: counting goes on in Redis,
+    not in the worker."""
+    store = redis.Redis.from_url(shared_redis.url)
+    assert store.script_load(MOVING_WINDOWS) == SCRIPT_SHA
+    windows = parse_windows("5/minute")
+    counts = RedisCounts(windows, shared_redis.url, WorkerCounts(windows))
+    client = next(CLIENTS)
+    remaining = []
+    for _ in range(3):
+        store.script_flush()
+        remaining.append(counts.hit(client, time.time()).remaining)
+    assert remaining == [4, 3, 2]
+    assert store.zcard(f"ratelimit:{client}:60") == 3
+    assert not counts.retry_at  # never fell back to counting in the worker
 
 
 # --- Configuration ------------------------------------------------------------------
