@@ -200,6 +200,19 @@ def test_a_trailing_slash_under_api_answers_as_without(client, path):
     assert with_slash.json == without.json
 
 
+def test_each_request_is_routed_and_linked_for_the_host_it_sent(client):
+    """The URL map's binding is kept per host, for a bounded number of hosts:
+    past that bound, and back on the first ones, every answer still speaks of
+    the host its own request named."""
+    hosts = [f"site{n}.example" for n in range(80)] + ["site0.example:8080"]
+    for host in hosts + hosts[:3]:
+        page = client.get("/", headers={**BROWSER, "Host": host})
+        assert f"curl http://{host}/\n" in page.text
+        answer = client.get("/api/ip/", headers={"Host": host})
+        assert answer.json == {"ip": "127.0.0.1"}
+        assert client.get("/nope", headers={"Host": host}).status_code == 404
+
+
 def test_healthz(client):
     response = client.get("/healthz")
     assert (response.status_code, response.text) == (200, "ok\n")
