@@ -184,7 +184,7 @@ class RedisCounts:
         self.errors = (redis.RedisError, OSError)
         # A pool and its connections, not a client: the client's per-command
         # bookkeeping (retries, metrics hooks, argument checks, the script's own
-        # wrapper) cost a third of a count, and none of it applies here.
+        # wrapper) cost about a fifth of a count, and none of it applies here.
         self.pool = redis.ConnectionPool.from_url(redis_url, **redis_options(redis_url))
         self.script_lost = redis.exceptions.NoScriptError
         self.window_args = [
