@@ -27,6 +27,22 @@ def post_request(worker, req, environ, resp):
     gevent.sleep(0)
 
 
+FORWARDED_FOR = "X-FORWARDED-FOR"  # as gunicorn names headers
+
+
+# Heroku's router appends the address it saw to the *first* X-Forwarded-For
+# header and passes any later ones on as the client wrote them; gunicorn joins
+# repeated headers in order, so a client sending two would put its own text at
+# the end, where the site reads the router's entry. The first header goes last,
+# so that its end (the router's entry) ends the joined value too; with one
+# header, as any proxy that merges them sends, nothing moves.
+def pre_request(worker, req):
+    headers = req.headers
+    if sum(name == FORWARDED_FOR for name, _ in headers) > 1:
+        first = next(i for i, (name, _) in enumerate(headers) if name == FORWARDED_FOR)
+        headers.append(headers.pop(first))
+
+
 # The router drops idle connections after 90 s; closing them first ourselves
 # would race a request it has just sent down one (H18 errors).
 keepalive = 95

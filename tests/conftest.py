@@ -41,6 +41,10 @@ def local_settings(dns_server):
         "TRUSTED_PROXY_HOPS": 0,
         "STATIC_AUTOREFRESH": False,
         "RATE_LIMIT": None,
+        # On by default (60/minute), which tests that look up many addresses
+        # from one client would reach; tests of the limit set it.
+        "LOOKUP_RATE_LIMIT": None,
+        "RATE_LIMIT_IPV6_PREFIX": 64,
         "REDIS_URL": None,
         "LOOKUPS": parse_lookups(None),
         "DNS_RESOLVER": parse_resolvers(dns_server.address),
@@ -104,7 +108,8 @@ def dyno(start_server):
 
 @pytest.fixture(scope="session")
 def heroku(dyno):
-    """The dyno behind a stand-in for Heroku's router, reached over "https"."""
-    router = Router(dyno.url)
+    """The dyno behind a stand-in for Heroku's router, reached over "https",
+    appending to the first X-Forwarded-For header as Heroku's does."""
+    router = Router(dyno.url, merge="first")
     yield router
     router.close()

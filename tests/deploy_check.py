@@ -4,7 +4,9 @@ Usage: python tests/deploy_check.py https://<app>.herokuapp.com
 Prints one line a check and exits 1 if any failed.
 """
 
+import http.client
 import ipaddress
+import json
 import sys
 from urllib.parse import urlsplit
 
@@ -12,6 +14,29 @@ import requests
 
 BROWSER = {"Accept": "text/html,*/*;q=0.8", "User-Agent": "Mozilla/5.0 deploy-check"}
 SPOOF = "198.51.100.77"  # a documentation address no real client has
+SECOND_SPOOF = "198.51.100.78"
+
+
+def ip_with_two_forwarded_for(base: str) -> str | None:
+    """/api/ip's answer to a client that sends X-Forwarded-For twice: Heroku's
+    router appends to the first and passes the second on as written."""
+    parts = urlsplit(base)
+    connection_class = (
+        http.client.HTTPSConnection
+        if parts.scheme == "https"
+        else http.client.HTTPConnection
+    )
+    connection = connection_class(parts.hostname, parts.port, timeout=10)
+    try:
+        connection.putrequest("GET", f"{parts.path}/api/ip")
+        connection.putheader("X-Forwarded-For", SPOOF)
+        connection.putheader("X-Forwarded-For", SECOND_SPOOF)
+        connection.endheaders()
+        return json.loads(connection.getresponse().read()).get("ip")
+    except (OSError, ValueError, http.client.HTTPException) as error:
+        return f"no answer ({type(error).__name__})"
+    finally:
+        connection.close()
 
 
 def run_checks(base: str):
@@ -63,6 +88,13 @@ def run_checks(base: str):
         "X-Forwarded-For from the client cannot change the IP",
         spoofed.get("ip") == report.get("ip") and spoofed.get("ip") != SPOOF,
         f"sent X-Forwarded-For: {SPOOF}, got {spoofed.get('ip')}",
+    )
+
+    twice = ip_with_two_forwarded_for(base)
+    yield (
+        "X-Forwarded-For sent twice cannot change the IP",
+        twice == report.get("ip") and twice not in (SPOOF, SECOND_SPOOF),
+        f"sent {SPOOF} and {SECOND_SPOOF} in two headers, got {twice}",
     )
 
     text = session.get(base, headers={"User-Agent": "curl/8.5.0"}, timeout=10)

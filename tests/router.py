@@ -1,6 +1,10 @@
 """A stand-in for Heroku's router, for tests: forwards each request to a dyno,
 appending the address it saw to X-Forwarded-For and adding the headers the real
-router adds (X-Forwarded-Proto and -Port, X-Request-Id, X-Request-Start, Via)."""
+router adds (X-Forwarded-Proto and -Port, X-Request-Id, X-Request-Start, Via).
+
+A client may send X-Forwarded-For more than once. `merge="one"` joins them into
+one header and appends there, as most proxies do; `merge="first"` appends to the
+first and passes the rest on as sent, as Heroku's router does."""
 
 import http.client
 import threading
@@ -13,7 +17,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade"}
 
 
 class Router:
-    def __init__(self, upstream_url: str, proto: str = "https"):
+    def __init__(self, upstream_url: str, proto: str = "https", merge: str = "one"):
         upstream = urlsplit(upstream_url)
 
         class Handler(BaseHTTPRequestHandler):
@@ -29,9 +33,13 @@ class Router:
                     and name.lower() != "x-forwarded-for"
                 ]
                 seen = self.headers.get_all("X-Forwarded-For", [])
-                forwarded_for = ", ".join([*seen, self.client_address[0]])
+                if merge == "first" and seen:
+                    first, *rest = seen
+                    forwarded = [f"{first}, {self.client_address[0]}", *rest]
+                else:
+                    forwarded = [", ".join([*seen, self.client_address[0]])]
+                headers += [("X-Forwarded-For", value) for value in forwarded]
                 headers += [
-                    ("X-Forwarded-For", forwarded_for),
                     ("X-Forwarded-Proto", proto),
                     ("X-Forwarded-Port", "443" if proto == "https" else "80"),
                     ("X-Request-Id", str(uuid.uuid4())),

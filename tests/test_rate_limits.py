@@ -1,6 +1,7 @@
 """Rate limits: two "dynos" booted from the Procfile, two workers each, sharing a
 real redis-server on loopback; and the in-process default on one worker."""
 
+import ipaddress
 import itertools
 import time
 
@@ -11,12 +12,20 @@ import requests
 from conftest import BROWSER, CURL
 from router import Router
 from serving import RedisServer, wait_for
-from whatismyip.config import parse_rate_limit
+from whatismyip.config import (
+    SettingError,
+    parse_ipv6_prefix,
+    parse_rate_limit,
+    settings_from_environment,
+)
 from whatismyip.rate_limits import (
     MOVING_WINDOWS,
     SCRIPT_SHA,
-    RedisCounts,
+    Limiter,
+    RedisStore,
     WorkerCounts,
+    client_key,
+    decide,
     parse_windows,
     redis_options,
 )
@@ -71,6 +80,10 @@ def test_every_answer_tells_the_remaining_allowance(dynos):
     ]  # fmt: skip
     for answer in answers:
         assert answer.headers["X-RateLimit-Limit"] == "10"
+        assert (
+            answer.headers["X-RateLimit-Scope"]
+            == answers[0].request.headers["X-Forwarded-For"]
+        )
         assert int(answer.headers["X-RateLimit-Reset"]) > time.time()
         exposed = answer.headers["Access-Control-Expose-Headers"]
         assert "X-RateLimit-Remaining" in exposed
@@ -102,6 +115,8 @@ def test_a_refusal_speaks_the_callers_language(dynos):
     assert '<h1 id="error-heading">429 Too Many Requests</h1>' in page.text
     for answer in (api, text, page):
         assert 0 < int(answer.headers["Retry-After"]) <= 60
+    # In words too, for a person or a log: how long to wait.
+    assert f"Try again in {text.headers['Retry-After']} second" in text.text
 
 
 def test_another_client_is_unaffected(dynos):
@@ -207,16 +222,46 @@ def test_a_redis_that_forgot_the_script_is_sent_it_again(shared_redis):
     not in the worker."""
     store = redis.Redis.from_url(shared_redis.url)
     assert store.script_load(MOVING_WINDOWS) == SCRIPT_SHA
-    windows = parse_windows("5/minute")
-    counts = RedisCounts(windows, shared_redis.url, WorkerCounts(windows))
+    counts = Limiter("ratelimit", "5/minute", RedisStore(shared_redis.url))
     client = next(CLIENTS)
     remaining = []
     for _ in range(3):
         store.script_flush()
-        remaining.append(counts.hit(client, time.time()).remaining)
+        remaining.append(counts.hit(client, time.monotonic()).remaining)
     assert remaining == [4, 3, 2]
     assert store.zcard(f"ratelimit:{client}:60") == 3
-    assert not counts.retry_at  # never fell back to counting in the worker
+    assert counts.in_worker.stored == 0  # never fell back to counting in the worker
+
+
+def test_every_key_in_redis_expires_within_its_window(shared_redis):
+    store = redis.Redis.from_url(shared_redis.url)
+    counts = Limiter("ratelimit", "2/second;5/minute", RedisStore(shared_redis.url))
+    client = next(CLIENTS)
+    for _ in range(4):  # past the tighter window: refusals set no key of their own
+        counts.hit(client, time.monotonic())
+    keys = store.keys(f"ratelimit:{client}:*")
+    assert sorted(keys) == [
+        f"ratelimit:{client}:1".encode(),
+        f"ratelimit:{client}:60".encode(),
+    ]
+    for key in keys:
+        window_ms = int(key.rsplit(b":", 1)[1]) * 1000
+        assert 0 < store.pttl(key) <= window_ms
+
+
+def test_a_flapping_redis_is_told_at_most_once_a_minute_each_way(caplog):
+    store = RedisStore("redis://127.0.0.1:1/0")  # never connected to here
+    for second in range(0, 50, 2):  # down and back every second for 50 s
+        store.failed(ConnectionError(), second)
+        store.answered(second + 1)
+    said = [record.getMessage() for record in caplog.records]
+    assert [line.split(" (")[0].split(":")[0] for line in said] == [
+        "Rate limit storage unreachable",
+        "Rate limit storage recovered",
+    ]
+    store.failed(ConnectionError(), 61)  # a minute on, it is told again
+    assert "unreachable" in caplog.records[-1].getMessage()
+    assert len(caplog.records) == 3
 
 
 # --- Configuration ------------------------------------------------------------------
@@ -234,10 +279,34 @@ def test_rate_limit_setting(setting, parsed):
     assert parse_rate_limit(setting) == parsed
 
 
-@pytest.mark.parametrize("setting", ["lots", "60 per fortnight", "/minute"])
+@pytest.mark.parametrize(
+    "setting",
+    ["lots", "60 per fortnight", "/minute", "0/minute", "10 per 0 seconds", "5/0day"],
+)
 def test_nonsense_rate_limit_is_refused_with_a_clear_message(setting):
-    with pytest.raises(ValueError, match="RATE_LIMIT must look like 60/minute"):
+    with pytest.raises(SettingError, match="RATE_LIMIT must look like 60/minute"):
         parse_rate_limit(setting)
+    with pytest.raises(SettingError, match="^LOOKUP_RATE_LIMIT must look like"):
+        parse_rate_limit(setting, "LOOKUP_RATE_LIMIT")
+
+
+def test_the_defaults_limit_lookups_but_not_requests():
+    settings = settings_from_environment({})
+    assert settings["RATE_LIMIT"] is None
+    assert settings["LOOKUP_RATE_LIMIT"] == "60/minute"
+    assert settings["RATE_LIMIT_IPV6_PREFIX"] == 64
+    assert (
+        settings_from_environment({"LOOKUP_RATE_LIMIT": ""})["LOOKUP_RATE_LIMIT"]
+        is None
+    )
+
+
+def test_ipv6_prefix_setting():
+    assert parse_ipv6_prefix(" 48 ") == 48
+    assert parse_ipv6_prefix("128") == 128
+    for nonsense in ("31", "129", "", "sixty-four", "６４", "64.0"):
+        with pytest.raises(SettingError, match="RATE_LIMIT_IPV6_PREFIX must be"):
+            parse_ipv6_prefix(nonsense)
 
 
 def test_heroku_key_value_store_tls_urls_skip_verifying_self_signed_certificates():
@@ -261,7 +330,8 @@ def test_the_limit_in_the_app_from_its_factory(make_app):
 
 def test_a_moving_window_counts_exactly():
     counts = WorkerCounts(parse_windows("3/minute"))
-    decisions = [counts.hit("a", now) for now in (0, 1, 2, 3, 59.9, 60.5, 61.5)]
+    times = (0, 1, 2, 3, 59.9, 60.5, 61.5)
+    decisions = [counts.hit("a", now) for now in times]
     assert [d.allowed for d in decisions] == [
         True,
         True,
@@ -272,7 +342,14 @@ def test_a_moving_window_counts_exactly():
         True,
     ]
     assert [d.remaining for d in decisions] == [2, 1, 0, 0, 0, 0, 0]
-    assert decisions[3].reset == 60  # when the request at 0 stops counting
+    # Seconds until the request at 0 stops counting.
+    assert [d.reset_after for d in decisions[:5]] == [
+        60,
+        59,
+        58,
+        57,
+        pytest.approx(0.1),
+    ]
     assert counts.hit("b", 3).remaining == 2  # another address, its own window
 
 
@@ -285,10 +362,155 @@ def test_the_tightest_of_several_windows_decides_and_is_told():
     ]  # fmt: skip
 
 
-def test_addresses_gone_quiet_are_forgotten():
-    counts = WorkerCounts(parse_windows("5/second"))
-    counts.SWEEP_EVERY = counts.until_sweep = 3
-    counts.hit("old", 0)
-    counts.hit("new", 10)
-    counts.hit("new", 10.1)
-    assert set(counts.times) == {"new"}
+def test_the_wait_is_read_on_the_clock_the_counts_were_made_on():
+    """Redis's clock may be far from ours: only differences on it are used."""
+    windows = parse_windows("3/minute")
+    redis_now = 1_000_000_000.0  # decades from this machine's clock
+    decision = decide(windows, [(3, redis_now - 10)], redis_now)
+    assert (decision.allowed, decision.reset_after) == (False, 50)
+
+
+def test_a_worker_keeps_its_most_recent_clients_within_bounds():
+    counts = WorkerCounts(parse_windows("2/minute"), max_clients=1000)
+    for n in range(100_000):  # one request each, as a sweep of addresses sends
+        counts.hit(f"client {n}", n / 1000)
+    assert len(counts.times) == 1000
+    assert counts.stored == 1000
+    assert "client 99000" in counts.times
+    assert "client 98999" not in counts.times  # the least recently seen went first
+
+
+def test_a_client_seen_again_is_kept_over_one_gone_quiet():
+    counts = WorkerCounts(parse_windows("2/minute"), max_clients=2)
+    counts.hit("quiet", 0)
+    counts.hit("busy", 1)
+    counts.hit("busy", 2)
+    assert not counts.hit("busy", 3).allowed
+    counts.hit("newcomer", 4)
+    assert list(counts.times) == ["busy", "newcomer"]
+    assert not counts.hit("busy", 5).allowed  # still counted, still refused
+
+
+def test_request_times_are_bounded_too():
+    """A few busy clients cannot hold more than the bound either."""
+    counts = WorkerCounts(parse_windows("100/minute"), max_clients=10, max_times=150)
+    for n in range(100):
+        counts.hit("first", n / 100)
+    for n in range(100):
+        counts.hit("second", 1 + n / 100)
+    assert counts.stored == 100
+    assert list(counts.times) == ["second"]
+
+
+def test_times_out_of_every_window_are_dropped():
+    counts = WorkerCounts(parse_windows("5/second;10/minute"))
+    for now in (0, 0.5, 30):
+        counts.hit("a", now)
+    counts.hit("a", 61)  # 0 and 0.5 have left the minute
+    assert counts.times["a"] == [30, 61]
+    assert counts.stored == 2
+
+
+@pytest.mark.parametrize(
+    ("address", "prefix", "key"),
+    [
+        ("192.0.2.7", 64, "192.0.2.7"),
+        ("2001:db8:1:2:3:4:5:6", 64, "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:3:4:5:6", 48, "2001:db8:1::/48"),
+        ("2001:db8:1:2:3:4:5:6", 128, "2001:db8:1:2:3:4:5:6/128"),
+        (None, 64, "unknown"),
+    ],
+)
+def test_client_keys(address, prefix, key):
+    parsed = ipaddress.ip_address(address) if address else None
+    assert client_key(parsed, prefix) == key
+
+
+# --- Who is one client, and what counts ---------------------------------------------
+
+
+def test_an_ipv6_client_is_counted_by_its_64(make_app):
+    client = make_app(RATE_LIMIT="3/minute", TRUSTED_PROXY_HOPS=1).test_client()
+
+    def status(address):
+        return client.get("/api/ip", headers=as_client(address)).status_code
+
+    assert [status(f"2001:db8:1:2::{n}") for n in range(1, 5)] == [200, 200, 200, 429]
+    assert status("2001:db8:1:2:ffff:ffff:ffff:ffff") == 429  # same /64
+    answer = client.get("/api/ip", headers=as_client("2001:db8:1:3::1"))
+    assert answer.status_code == 200  # the next /64 is another client
+    assert answer.headers["X-RateLimit-Scope"] == "2001:db8:1:3::/64"
+    refused = client.get("/api/ip", headers=as_client("2001:db8:1:2::99"))
+    assert "from 2001:db8:1:2::/64" in refused.json["error"]["message"]
+
+
+def test_the_ipv6_prefix_is_a_setting(make_app):
+    client = make_app(
+        RATE_LIMIT="1/minute", TRUSTED_PROXY_HOPS=1, RATE_LIMIT_IPV6_PREFIX=128
+    ).test_client()
+    for n in range(1, 4):  # each address a client of its own
+        answer = client.get("/api/ip", headers=as_client(f"2001:db8::{n}"))
+        assert answer.status_code == 200
+        assert answer.headers["X-RateLimit-Scope"] == f"2001:db8::{n}/128"
+
+
+def test_unknown_paths_and_wrong_methods_count_preflights_do_not(make_app):
+    client = make_app(RATE_LIMIT="3/minute").test_client()
+    assert client.get("/no-such-page").status_code == 404
+    assert client.post("/api/ip").status_code == 405
+    preflight = {
+        "Origin": "https://elsewhere.example",
+        "Access-Control-Request-Method": "GET",
+    }
+    for _ in range(5):
+        answer = client.options("/api/ip", headers=preflight)
+        assert answer.status_code == 200
+        assert "X-RateLimit-Remaining" not in answer.headers
+    assert client.get("/api/ip").headers["X-RateLimit-Remaining"] == "0"
+    assert client.get("/api/ip").status_code == 429
+
+
+def test_lookups_of_other_addresses_have_their_own_allowance(make_app):
+    client = make_app(
+        RATE_LIMIT="100/minute", LOOKUP_RATE_LIMIT="3/minute"
+    ).test_client()
+    first = client.get("/api/lookup/10.0.0.1")
+    # The tighter of the two allowances is the one told.
+    assert (
+        first.headers["X-RateLimit-Limit"],
+        first.headers["X-RateLimit-Remaining"],
+    ) == (
+        "3",
+        "2",
+    )
+    assert client.get("/lookup?address=10.0.0.2").status_code == 200  # the page too
+    assert client.get("/api/lookup/10.0.0.3").status_code == 200
+    refused = client.get("/api/lookup/10.0.0.4")
+    assert refused.status_code == 429
+    assert refused.json["error"]["message"].startswith(
+        "Too many lookups of other addresses from 127.0.0.1: the limit is 3/minute."
+    )
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    page = client.get("/lookup?address=10.0.0.5", headers=BROWSER)
+    assert page.status_code == 429
+    # The visitor's own report and address, and /healthz, are not lookups.
+    for path in ("/api", "/api/ip", "/", "/healthz"):
+        assert client.get(path).status_code == 200
+    assert client.get("/api/ip").headers["X-RateLimit-Limit"] == "100"
+
+
+def test_the_lookup_limit_is_on_by_default(start_server):
+    server = start_server(WEB_CONCURRENCY="1")  # the defaults, as on a dyno
+    statuses = [
+        requests.get(f"{server.url}/api/lookup/10.0.0.{n}", timeout=10).status_code
+        for n in range(61)
+    ]
+    assert statuses == [200] * 60 + [429]
+    assert requests.get(f"{server.url}/api", timeout=10).status_code == 200
+
+
+def test_lookup_limit_off_when_set_empty(make_app):
+    client = make_app(LOOKUP_RATE_LIMIT=None).test_client()
+    answers = [client.get(f"/api/lookup/10.0.0.{n}") for n in range(70)]
+    assert {answer.status_code for answer in answers} == {200}
+    assert "X-RateLimit-Limit" not in answers[-1].headers

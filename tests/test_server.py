@@ -1,14 +1,18 @@
 """What only a booted server shows: the Procfile's web line under gunicorn, as a
 dyno runs it, spoken to over HTTP."""
 
+import http.client
+import json
 import re
 import shutil
 import subprocess
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from conftest import CURL
+from router import Router
 from serving import BIN, ROOT, Server, send_raw, status_of, wait_for
 
 JSON_ROUTES = ["/api", "/api/ip", "/api/args", "/api/headers", "/get_my_ip/"]
@@ -208,6 +212,31 @@ def test_behind_the_router_a_client_cannot_spoof(heroku):
     assert report["headers"]["Via"] == "1.1 vegur"
 
 
+def get_with_two_forwarded_for(url: str, first: str, second: str) -> dict:
+    """/api/ip with X-Forwarded-For sent twice, as a client may."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    connection.putrequest("GET", "/api/ip")
+    connection.putheader("X-Forwarded-For", first)
+    connection.putheader("X-Forwarded-For", second)
+    connection.endheaders()
+    answer = json.loads(connection.getresponse().read())
+    connection.close()
+    return answer
+
+
+@pytest.mark.parametrize("merge", ["first", "one"])
+def test_two_forwarded_for_headers_cannot_spoof_however_the_router_merges(dyno, merge):
+    """Heroku's router appends to the first header and passes the second on as
+    the client wrote it ("first"); most proxies merge them into one ("one")."""
+    router = Router(dyno.url, merge=merge)
+    try:
+        answer = get_with_two_forwarded_for(router.url, "5.5.5.5", "6.6.6.6")
+    finally:
+        router.close()
+    assert answer == {"ip": "127.0.0.1"}  # what the router saw
+
+
 def access_lines(server, fragment: str) -> list[str]:
     return [line for line in server.log().splitlines() if fragment in line]
 
@@ -257,6 +286,7 @@ def test_deploy_check_catches_a_dyno_reachable_without_the_router(dyno):
     result = run_deploy_check(dyno.url)
     assert result.returncode == 1
     assert "FAIL X-Forwarded-For from the client cannot change the IP" in result.stdout
+    assert "FAIL X-Forwarded-For sent twice cannot change the IP" in result.stdout
 
 
 # --- Start and stop ---------------------------------------------------------------

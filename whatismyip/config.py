@@ -2,6 +2,7 @@
 A value that cannot be right stops the boot with a message saying so."""
 
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 LOOKUP_SOURCES = ("country", "asn", "hostname")
@@ -19,27 +20,48 @@ def trusted_proxy_hops(environ) -> int:
     configured = environ.get("TRUSTED_PROXY_HOPS", "").strip()
     if not configured:
         return 1 if environ.get("DYNO") else 0
-    if not configured.isdigit():
+    if not (configured.isascii() and configured.isdigit()) or int(configured) > 5:
         raise SettingError(
-            f"TRUSTED_PROXY_HOPS must be a whole number of proxies, not {configured!r}"
+            "TRUSTED_PROXY_HOPS must be a whole number of proxies from 0 to 5, "
+            f"not {configured!r}"
         )
     return int(configured)
 
 
-def parse_rate_limit(text: str) -> str:
-    """RATE_LIMIT: "60/minute", or several joined by ";"; empty for none."""
+# "per 0 seconds" or "/0 minutes": `limits` reads a zero as one.
+ZERO_WINDOW = re.compile(r"(?:/|\bper)\s*0+\s*[a-z]", re.IGNORECASE)
+
+
+def parse_rate_limit(text: str, name: str = "RATE_LIMIT") -> str:
+    """RATE_LIMIT or LOOKUP_RATE_LIMIT: "60/minute", or several joined by ";";
+    empty for none. Every amount and window above zero."""
     text = text.strip()
     if not text:
         return ""
     from limits import parse_many  # only with limits on (see rate_limits)
 
     try:
-        parse_many(text)
+        items = parse_many(text)
     except ValueError:
+        items = []
+    if not items or ZERO_WINDOW.search(text) or any(i.amount < 1 for i in items):
         raise SettingError(
-            f"RATE_LIMIT must look like 60/minute or 10/second;1000/day, not {text!r}"
-        ) from None
+            f"{name} must look like 60/minute or 10/second;1000/day, with amounts "
+            f"and windows above zero, not {text!r}"
+        )
     return text
+
+
+def parse_ipv6_prefix(text: str) -> int:
+    """RATE_LIMIT_IPV6_PREFIX: how many leading bits of an IPv6 address make one
+    client, from a /32 (a whole provider's customer) to a /128 (one address)."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit() and 32 <= int(text) <= 128):
+        raise SettingError(
+            "RATE_LIMIT_IPV6_PREFIX must be a prefix length from 32 to 128, "
+            f"not {text!r}"
+        )
+    return int(text)
 
 
 def parse_lookups(text: str | None) -> frozenset[str]:
@@ -70,7 +92,7 @@ def parse_resolver(part: str) -> tuple[str, int]:
         raise SettingError(
             f"DNS_RESOLVER takes IP addresses, each with an optional port, not {part!r}"
         ) from None
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise SettingError(f"DNS_RESOLVER: {port!r} is not a port, in {part!r}")
     return host, int(port)
 
@@ -124,6 +146,14 @@ def settings_from_environment(environ) -> dict:
         "STATIC_AUTOREFRESH": bool(environ.get("STATIC_AUTOREFRESH")),
         # Unset or empty: no limit.
         "RATE_LIMIT": parse_rate_limit(environ.get("RATE_LIMIT", "")) or None,
+        # Lookups of other addresses: on unless set empty.
+        "LOOKUP_RATE_LIMIT": parse_rate_limit(
+            environ.get("LOOKUP_RATE_LIMIT", "60/minute"), "LOOKUP_RATE_LIMIT"
+        )
+        or None,
+        "RATE_LIMIT_IPV6_PREFIX": parse_ipv6_prefix(
+            environ.get("RATE_LIMIT_IPV6_PREFIX", "64")
+        ),
         # Heroku Key-Value Store sets it; unset, each worker counts alone.
         "REDIS_URL": environ.get("REDIS_URL", "").strip() or None,
         "LOOKUPS": parse_lookups(environ.get("LOOKUPS")),

@@ -1,44 +1,70 @@
-"""Rate limits per client address, in moving windows: counted in Redis when
-REDIS_URL is set (shared by every worker and dyno, one round trip a request),
-else in each worker's memory.
+"""Rate limits per client, in moving windows: counted in Redis when REDIS_URL is
+set (shared by every worker and dyno, one round trip a request), else in each
+worker's memory. Two allowances: RATE_LIMIT for every request, and
+LOOKUP_RATE_LIMIT besides for looking up addresses other than one's own.
+
+A client is its IPv4 address, or its IPv6 prefix (RATE_LIMIT_IPV6_PREFIX, a /64
+by default): every home line has a /64, so counting IPv6 addresses one by one
+would give anyone billions of allowances.
 
 Flask-Limiter did this first; measured, it took the site to 0.42x its throughput
 counting in the worker and 0.36x in Redis (`make bench`), its per-request
 bookkeeping costing as much as the request, and the `limits` storage behind it
-sweeps every key every 10 ms. What is left is small: a deque per address here,
-one Lua script there. RATE_LIMIT is still read in the `limits` notation.
+sweeps every key every 10 ms. What is left is small: a bounded map of recent
+request times here, one Lua script there. The settings are still read in the
+`limits` notation.
 """
 
+import bisect
 import hashlib
+import ipaddress
 import logging
+import math
 import os
+import threading
 import time
-from collections import deque
+from collections import OrderedDict
+from functools import lru_cache
 from typing import NamedTuple
 
 from flask import Flask, request
 from werkzeug.exceptions import TooManyRequests
 
 from . import visitor
+from .addresses import IPAddress
 
 # What a web page may read of an answer from another origin (CORS).
 ALLOWANCE_HEADERS = (
     "X-RateLimit-Limit",
     "X-RateLimit-Remaining",
     "X-RateLimit-Reset",
+    "X-RateLimit-Scope",
     "Retry-After",
 )
 # Answered whatever the load: uptime checks must not be refused.
 UNLIMITED_ENDPOINTS = frozenset({"pages.healthz"})
-# The longest a request waits for Redis before the limit is counted in the
-# worker instead, so a slow or dead Redis never holds up an answer.
+# Routes that look up an address the client names: LOOKUP_RATE_LIMIT counts them.
+LOOKUP_ENDPOINTS = frozenset({"api.lookup", "pages.lookup"})
+# The longest a request waits for Redis, a free connection to it included,
+# before the limit is counted in the worker instead: a slow or dead Redis never
+# holds up an answer.
 REDIS_TIMEOUT_SECONDS = 0.1
+# Connections to Redis per worker. Small plans cap clients (Heroku's mini plan
+# at 20): two dynos of two workers take 16. A count takes a fraction of a
+# millisecond, so four serve thousands of requests a second.
+REDIS_CONNECTIONS = 4
 # After Redis fails, how long until it is tried again: doubling up to a cap.
 FIRST_RETRY_SECONDS, LAST_RETRY_SECONDS = 1, 32
+# A Redis that comes and goes is told in the log at most this often per worker.
+LOG_EVERY_SECONDS = 60
+# What one worker remembers, the least recently seen clients going first: a
+# client costs about 250 bytes and each request time it keeps 32 more.
+MAX_CLIENTS = 20_000
+MAX_REQUEST_TIMES = 250_000
 
 log = logging.getLogger("whatismyip")
 
-# Where a request's Decision waits for its answer's headers.
+# Where a request's Allowance waits for its answer's headers.
 DECISION_KEY = "whatismyip.allowance"
 
 
@@ -53,11 +79,29 @@ class Decision(NamedTuple):
     allowed: bool
     limit: int
     remaining: int
-    reset: float  # Unix time at which the oldest counted request stops counting
+    reset_after: float  # seconds until the oldest counted request stops counting
+
+
+class Allowance(NamedTuple):
+    """A decision and the client it was made for, as the answer's headers say."""
+
+    decision: Decision
+    scope: str
+
+
+@lru_cache(maxsize=4096)
+def client_key(address: IPAddress | None, ipv6_prefix: int) -> str:
+    """Who is counted: an IPv4 address, or the IPv6 network of `ipv6_prefix` bits
+    that holds the address."""
+    if address is None:
+        return "unknown"
+    if address.version == 4:
+        return str(address)
+    return str(ipaddress.IPv6Network((address, ipv6_prefix), strict=False))
 
 
 def parse_windows(text: str) -> list[Window]:
-    """ "60/minute;1000/day" as windows (RATE_LIMIT, checked at boot)."""
+    """ "60/minute;1000/day" as windows (checked at boot by config)."""
     from limits import parse_many
 
     return [Window(item.amount, item.get_expiry()) for item in parse_many(text)]
@@ -65,7 +109,8 @@ def parse_windows(text: str) -> list[Window]:
 
 def decide(windows: list[Window], counts: list[tuple[int, float]], now: float):
     """From each window's (requests counted, oldest one's time): whether one more
-    may pass, and the tightest window's allowance after it."""
+    may pass, and the tightest window's allowance after it. All times on one
+    clock, whichever it is."""
     allowed, tightest = True, None
     for window, (count, oldest) in zip(windows, counts, strict=True):
         if count >= window.limit:
@@ -80,55 +125,58 @@ def decide(windows: list[Window], counts: list[tuple[int, float]], now: float):
         allowed,
         window.limit,
         max(window.limit - counted, 0),
-        (oldest if count else now) + window.seconds,
+        (oldest if count else now) + window.seconds - now,
     )
 
 
 class WorkerCounts:
-    """Each address's recent request times, in this worker's memory. Entries
-    leave their deque once out of the window; an address with none left is
-    dropped when next seen, or by the occasional sweep."""
+    """Each client's request times within the longest window, in this worker's
+    memory, on its monotonic clock. Bounded: past MAX_CLIENTS clients or
+    MAX_REQUEST_TIMES times, the least recently seen clients are forgotten
+    (and start afresh), one at a time, so no request walks them all."""
 
-    SWEEP_EVERY = 10_000  # requests
-
-    def __init__(self, windows: list[Window]):
+    def __init__(
+        self,
+        windows: list[Window],
+        max_clients: int = MAX_CLIENTS,
+        max_times: int = MAX_REQUEST_TIMES,
+    ):
         self.windows = windows
-        self.times: dict[str, list[deque]] = {}
-        self.until_sweep = self.SWEEP_EVERY
+        self.longest = max(window.seconds for window in windows)
+        self.max_clients, self.max_times = max_clients, max_times
+        self.times: OrderedDict[str, list[float]] = OrderedDict()
+        self.stored = 0  # request times held, all clients together
 
     def hit(self, key: str, now: float) -> Decision:
-        queues = self.times.get(key)
-        if queues is None:
-            queues = self.times[key] = [deque() for _ in self.windows]
+        times = self.times.get(key)
+        if times is None:
+            times = self.times[key] = []
+        else:
+            self.times.move_to_end(key)
+            gone = bisect.bisect_right(times, now - self.longest)
+            if gone:
+                del times[:gone]
+                self.stored -= gone
         counts = []
-        for window, queue in zip(self.windows, queues, strict=True):
-            while queue and queue[0] <= now - window.seconds:
-                queue.popleft()
-            counts.append((len(queue), queue[0] if queue else now))
+        for window in self.windows:
+            first = bisect.bisect_right(times, now - window.seconds)
+            oldest = times[first] if first < len(times) else now
+            counts.append((len(times) - first, oldest))
         decision = decide(self.windows, counts, now)
         if decision.allowed:
-            for queue in queues:
-                queue.append(now)
-        self._sweep(now)
+            times.append(now)
+            self.stored += 1
+        while len(self.times) > 1 and (
+            len(self.times) > self.max_clients or self.stored > self.max_times
+        ):
+            self.stored -= len(self.times.popitem(last=False)[1])
         return decision
-
-    def _sweep(self, now: float):
-        self.until_sweep -= 1
-        if self.until_sweep:
-            return
-        self.until_sweep = self.SWEEP_EVERY
-        longest = max(window.seconds for window in self.windows)
-        for key in [
-            k
-            for k, queues in self.times.items()
-            if not any(queue and queue[-1] > now - longest for queue in queues)
-        ]:
-            del self.times[key]
 
 
 # One round trip: drop what has left each window, count, and add this request
 # to every window only if all have room. Redis's own clock, so that every dyno
-# counts alike; a member of its own for each request.
+# counts alike; a member of its own for each request. Each key expires with
+# its window.
 MOVING_WINDOWS = """
 local now = redis.call('TIME')
 now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
@@ -161,6 +209,7 @@ def redis_options(redis_url: str) -> dict:
     from redis.retry import Retry
 
     options = {
+        "max_connections": REDIS_CONNECTIONS,
         "socket_timeout": REDIS_TIMEOUT_SECONDS,
         "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
         # redis-py retries three times by default; one bounded try is the budget.
@@ -173,67 +222,121 @@ def redis_options(redis_url: str) -> dict:
     return options
 
 
-class RedisCounts:
-    """The counts in Redis; while Redis cannot answer, in this worker instead,
-    said once in the log, with Redis tried again at growing intervals."""
+class Busy(Exception):
+    """Every connection to Redis is in use: the worker is busy, Redis is not down."""
 
-    def __init__(self, windows: list[Window], redis_url: str, fallback: WorkerCounts):
+
+class RedisStore:
+    """The worker's connections to Redis, and whether Redis answers. While it
+    does not, it is tried again at growing intervals."""
+
+    def __init__(self, redis_url: str):
         import redis
 
-        self.windows = windows
         self.errors = (redis.RedisError, OSError)
+        self.script_lost = redis.exceptions.NoScriptError
         # A pool and its connections, not a client: the client's per-command
         # bookkeeping (retries, metrics hooks, argument checks, the script's own
         # wrapper) cost about a fifth of a count, and none of it applies here.
         self.pool = redis.ConnectionPool.from_url(redis_url, **redis_options(redis_url))
-        self.script_lost = redis.exceptions.NoScriptError
-        self.window_args = [
-            value
-            for window in windows
-            for value in (window.limit, window.seconds * 1000)
-        ]
-        self.fallback = fallback
+        # A free connection is waited for, within the time Redis is allowed.
+        self.room = threading.BoundedSemaphore(REDIS_CONNECTIONS)
         self.retry_at = 0.0  # while Redis is down: when to try it again
         self.retry_in = FIRST_RETRY_SECONDS
+        self.down = False
+        self.said_down = False
+        self.said_at = {True: -math.inf, False: -math.inf}  # when each was last said
+        self.failure = ""
+
+    def usable(self, now: float) -> bool:
+        return now >= self.retry_at
 
     def run_script(self, keys: list[str], args: list):
         """MOVING_WINDOWS by its digest; sent whole when Redis no longer has it
         (a restart forgets scripts), which caches it for the next request."""
-        connection = self.pool.get_connection()
+        if not self.room.acquire(timeout=REDIS_TIMEOUT_SECONDS):
+            raise Busy
         try:
-            connection.send_command("EVALSHA", SCRIPT_SHA, len(keys), *keys, *args)
+            connection = self.pool.get_connection()
             try:
-                return connection.read_response()
-            except self.script_lost:
-                connection.send_command("EVAL", MOVING_WINDOWS, len(keys), *keys, *args)
-                return connection.read_response()
-        except BaseException:
-            connection.disconnect()  # its reply may still arrive: never reuse it
-            raise
+                connection.send_command("EVALSHA", SCRIPT_SHA, len(keys), *keys, *args)
+                try:
+                    return connection.read_response()
+                except self.script_lost:
+                    connection.send_command(
+                        "EVAL", MOVING_WINDOWS, len(keys), *keys, *args
+                    )
+                    return connection.read_response()
+            except BaseException:
+                connection.disconnect()  # its reply may still arrive: never reuse it
+                raise
+            finally:
+                self.pool.release(connection)
         finally:
-            self.pool.release(connection)
+            self.room.release()
 
-    def hit(self, key: str, now: float) -> Decision:
-        if now < self.retry_at:  # Redis failed lately: not yet again
-            return self.fallback.hit(key, now)
-        try:
-            redis_now, counts = self.run_script(
-                [f"ratelimit:{key}:{window.seconds}" for window in self.windows],
-                [os.urandom(6).hex(), *self.window_args],
-            )
-        except self.errors as error:
-            if not self.retry_at:
+    def failed(self, error: Exception, now: float):
+        self.down, self.failure = True, type(error).__name__
+        self.retry_at = now + self.retry_in
+        self.retry_in = min(self.retry_in * 2, LAST_RETRY_SECONDS)
+        self.tell(now)
+
+    def answered(self, now: float):
+        if self.down:
+            self.down, self.retry_at, self.retry_in = False, 0.0, FIRST_RETRY_SECONDS
+        if self.said_down:
+            self.tell(now)
+
+    def tell(self, now: float):
+        """Logs the state Redis is in if the log says otherwise, each state at
+        most once a minute: a Redis that comes and goes is two lines a minute,
+        not two a request, and the log catches up with the last change."""
+        down = self.down
+        if down != self.said_down and now >= self.said_at[down] + LOG_EVERY_SECONDS:
+            self.said_down, self.said_at[down] = down, now
+            if down:
                 log.warning(
                     "Rate limit storage unreachable (%s): counting in each worker "
                     "until it is back",
-                    type(error).__name__,
+                    self.failure,
                 )
-            self.retry_at = now + self.retry_in
-            self.retry_in = min(self.retry_in * 2, LAST_RETRY_SECONDS)
-            return self.fallback.hit(key, now)
-        if self.retry_at:
-            log.warning("Rate limit storage recovered: counting in Redis again")
-            self.retry_at, self.retry_in = 0.0, FIRST_RETRY_SECONDS
+            else:
+                log.warning("Rate limit storage recovered: counting in Redis again")
+
+
+class Limiter:
+    """One allowance (RATE_LIMIT or LOOKUP_RATE_LIMIT): its windows, counted in
+    Redis under `name` when there is a store, else (and while it is down, or
+    every connection is busy) in the worker."""
+
+    def __init__(self, name: str, setting: str, store: RedisStore | None):
+        self.name = name
+        self.setting = setting
+        self.windows = parse_windows(setting)
+        self.in_worker = WorkerCounts(self.windows)
+        self.store = store
+        self.window_args = [
+            value
+            for window in self.windows
+            for value in (window.limit, window.seconds * 1000)
+        ]
+
+    def hit(self, key: str, now: float) -> Decision:
+        """`now` on the monotonic clock; Redis counts on its own."""
+        store = self.store
+        if store is None or not store.usable(now):
+            return self.in_worker.hit(key, now)
+        try:
+            redis_now, counts = store.run_script(
+                [f"{self.name}:{key}:{window.seconds}" for window in self.windows],
+                [os.urandom(6).hex(), *self.window_args],
+            )
+        except Busy:
+            return self.in_worker.hit(key, now)
+        except store.errors as error:
+            store.failed(error, now)
+            return self.in_worker.hit(key, now)
+        store.answered(now)
         # The counts before this request, as the script saw them atomically: the
         # same rule then says whether it passed.
         return decide(
@@ -243,11 +346,18 @@ class RedisCounts:
         )
 
 
-def allowance_headers(decision: Decision) -> list[tuple[str, str]]:
+def retry_after(decision: Decision) -> int:
+    """Whole seconds to wait, never too few."""
+    return max(1, math.ceil(decision.reset_after))
+
+
+def allowance_headers(allowance: Allowance) -> list[tuple[str, str]]:
+    decision = allowance.decision
     return [
         ("X-RateLimit-Limit", str(decision.limit)),
         ("X-RateLimit-Remaining", str(decision.remaining)),
-        ("X-RateLimit-Reset", str(int(decision.reset))),
+        ("X-RateLimit-Reset", str(int(time.time() + decision.reset_after))),
+        ("X-RateLimit-Scope", allowance.scope),
     ]
 
 
@@ -261,42 +371,67 @@ class TellAllowance:
 
     def __call__(self, environ, start_response):
         def start_with_allowance(status, headers, exc_info=None):
-            decision = environ.get(DECISION_KEY)
-            if decision is not None:
-                headers.extend(allowance_headers(decision))
+            allowance = environ.get(DECISION_KEY)
+            if allowance is not None:
+                headers.extend(allowance_headers(allowance))
             return start_response(status, headers, exc_info)
 
         return self.app(environ, start_with_allowance)
 
 
-def init_app(app: Flask) -> None:
-    """Limits every route but /healthz (static files never reach the app) when
-    RATE_LIMIT is set: one allowance per address, across all routes. The
-    windows move, so no burst at a window's edge passes twice the limit."""
-    if not app.config["RATE_LIMIT"]:
-        return
-    windows = parse_windows(app.config["RATE_LIMIT"])
-    in_worker = WorkerCounts(windows)
-    redis_url = app.config["REDIS_URL"]
-    counts = RedisCounts(windows, redis_url, in_worker) if redis_url else in_worker
-    refusal = (
-        f"Too many requests from your address: the limit is "
-        f"{app.config['RATE_LIMIT']}. Retry-After says how many seconds to wait."
+def refusal(limiter: Limiter, scope: str, decision: Decision) -> TooManyRequests:
+    what = "lookups of other addresses" if limiter.name == "lookuplimit" else "requests"
+    seconds = retry_after(decision)
+    return TooManyRequests(
+        f"Too many {what} from {scope}: the limit is {limiter.setting}. "
+        f"Try again in {seconds} second{'s' if seconds != 1 else ''}.",
+        retry_after=seconds,
     )
 
-    # The hook holds the counts and the refusal's text, worked out once.
+
+def init_app(app: Flask) -> None:
+    """RATE_LIMIT limits every request but /healthz's and CORS preflights
+    (static files never reach the app), unknown paths included;
+    LOOKUP_RATE_LIMIT limits lookups of other addresses besides. The windows
+    move, so no burst at a window's edge passes twice the limit."""
+    config = app.config
+    settings = {
+        "ratelimit": config["RATE_LIMIT"],
+        "lookuplimit": config["LOOKUP_RATE_LIMIT"],
+    }
+    if not any(settings.values()):
+        return
+    store = RedisStore(config["REDIS_URL"]) if config["REDIS_URL"] else None
+    everything, lookups = (
+        Limiter(name, setting, store) if setting else None
+        for name, setting in settings.items()
+    )
+    ipv6_prefix = config["RATE_LIMIT_IPV6_PREFIX"]
+
+    # The hook holds the limiters, worked out once.
     @app.before_request
     def check_allowance():
         """Before each limited request: counted against the address the site
         already trusts, so writing X-Forwarded-For buys no new allowance."""
         endpoint = request.endpoint
-        if endpoint is None or endpoint in UNLIMITED_ENDPOINTS:
+        if endpoint in UNLIMITED_ENDPOINTS or request.method == "OPTIONS":
             return
-        decision = counts.hit(str(visitor.address()), time.time())
-        request.environ[DECISION_KEY] = decision
-        if not decision.allowed:
-            raise TooManyRequests(
-                refusal, retry_after=max(1, round(decision.reset - time.time()))
-            )
+        scope = client_key(visitor.address(), ipv6_prefix)
+        now = time.monotonic()
+        shown = None
+        for limiter in (everything, lookups):
+            if limiter is None or (
+                limiter is lookups and endpoint not in LOOKUP_ENDPOINTS
+            ):
+                continue
+            decision = limiter.hit(scope, now)
+            # The answer tells of the tighter allowance, or of the one refusing.
+            if shown is None or decision.remaining < shown.remaining:
+                shown = decision
+            if not decision.allowed:
+                request.environ[DECISION_KEY] = Allowance(decision, scope)
+                raise refusal(limiter, scope, decision)
+        if shown is not None:
+            request.environ[DECISION_KEY] = Allowance(shown, scope)
 
     app.wsgi_app = TellAllowance(app.wsgi_app)
