@@ -1,11 +1,16 @@
 """The site as Heroku runs it, for the tests and the benchmark alike: the
 Procfile's web line under bash, on a free port, with a dyno's environment."""
 
+import asyncio
+import contextlib
+import itertools
 import os
+import re
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -164,6 +169,59 @@ class Server:
             self.terminate()
 
 
+class Burst:
+    """`clients` keep-alive connections spread over `urls`, each sending request
+    after request until stopped: `request(n, i)` gives client n's i-th as (path,
+    headers). One thread and one event loop, so that the test's own requests
+    (and any stand-in server in the test's process) still get their share of
+    the interpreter. Answers whose body `keep` accepts are kept as (path, body)."""
+
+    def __init__(self, urls: list[str], request, clients: int = 200, keep=None):
+        self.answers = 0
+        self.statuses: set[bytes] = set()
+        self.kept: list[tuple[str, bytes]] = []
+        self.running = True
+        self.thread = threading.Thread(
+            target=asyncio.run,
+            args=(self._all(urls, request, clients, keep),),
+            daemon=True,
+        )
+        self.thread.start()
+
+    async def _all(self, urls, request, clients, keep):
+        await asyncio.gather(
+            *(
+                self._client(urls[n % len(urls)], request, n, keep)
+                for n in range(clients)
+            )
+        )
+
+    async def _client(self, url: str, request, n: int, keep):
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            for i in itertools.count():
+                if not self.running:
+                    return
+                path, headers = request(n, i)
+                lines = [f"GET {path} HTTP/1.1", f"Host: {host}"]
+                lines += [f"{name}: {value}" for name, value in headers.items()]
+                writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])
+                body = await reader.readexactly(length)
+                self.statuses.add(head.split(b" ", 2)[1])
+                self.answers += 1
+                if keep is not None and keep(body):
+                    self.kept.append((path, body))
+        finally:
+            writer.close()
+
+    def stop(self):
+        self.running = False
+        self.thread.join(timeout=30)
+
+
 def send_raw(url: str, data: bytes, timeout: float = 10) -> bytes:
     """Bytes on the wire, exactly as given; everything the server answers."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
@@ -181,18 +239,21 @@ def status_of(answer: bytes) -> int:
 
 
 class RedisServer:
-    """A real redis-server on a free loopback port, keeping nothing on disk."""
+    """A real redis-server on a free loopback port, keeping nothing on disk;
+    `options` as redis-server takes them (["--maxclients", "20"])."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, options: tuple[str, ...] = ()):
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.folder = folder
+        self.options = list(options)
         self.start()
 
     def start(self):
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-            + ["--save", "", "--appendonly", "no", "--dir", str(self.folder)],
+            + ["--save", "", "--appendonly", "no", "--dir", str(self.folder)]
+            + self.options,
             stdout=(self.folder / "redis.log").open("ab"),
             stderr=subprocess.STDOUT,
         )
@@ -306,12 +367,61 @@ class DnsServer:
 
 
 class SilentResolver:
-    """A UDP socket on loopback that takes DNS queries and never answers."""
+    """A UDP socket on loopback that takes DNS queries, counts them, and never
+    answers."""
 
     def __init__(self):
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.socket.bind(("127.0.0.1", 0))
         self.address = f"127.0.0.1:{self.socket.getsockname()[1]}"
+        self.received = 0
+        threading.Thread(target=self._take, daemon=True).start()
+
+    def _take(self):
+        while True:
+            try:
+                self.socket.recv(4096)
+            except OSError:  # closed
+                return
+            self.received += 1
+
+    def close(self):
+        self.socket.close()
+
+
+class SlowResolver:
+    """A resolver on loopback that answers each query `delay` seconds late: it
+    passes the query on to `upstream` (a DnsServer) and its answer back."""
+
+    def __init__(self, upstream: DnsServer, delay: float = 0.1):
+        self.upstream = ("127.0.0.1", upstream.port)
+        self.delay = delay
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self.socket.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                query, client = self.socket.recvfrom(4096)
+            except OSError:  # closed
+                return
+            threading.Thread(
+                target=self._answer, args=(query, client), daemon=True
+            ).start()
+
+    def _answer(self, query: bytes, client):
+        time.sleep(self.delay)  # the resolver's slowness, which this stands for
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as upstream:
+            upstream.settimeout(5)
+            upstream.sendto(query, self.upstream)
+            try:
+                answer = upstream.recv(4096)
+            except OSError:
+                return
+        with contextlib.suppress(OSError):  # closed meanwhile
+            self.socket.sendto(answer, client)
 
     def close(self):
         self.socket.close()

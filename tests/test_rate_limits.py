@@ -11,7 +11,7 @@ import requests
 
 from conftest import BROWSER, CURL
 from router import Router
-from serving import RedisServer, wait_for
+from serving import Burst, RedisServer, wait_for
 from whatismyip.config import (
     SettingError,
     parse_ipv6_prefix,
@@ -514,3 +514,34 @@ def test_lookup_limit_off_when_set_empty(make_app):
     answers = [client.get(f"/api/lookup/10.0.0.{n}") for n in range(70)]
     assert {answer.status_code for answer in answers} == {200}
     assert "X-RateLimit-Limit" not in answers[-1].headers
+
+
+def test_a_burst_on_a_small_redis_plan_still_counts_exactly(start_server, tmp_path):
+    """Two dynos of two workers against a Redis that takes 20 clients, as a
+    small plan does, while 200 other clients keep them busy."""
+    store = RedisServer(tmp_path, ("--maxclients", "20"))
+    dynos = [
+        start_server(
+            DYNO=f"web.{n}", WEB_CONCURRENCY="2", RATE_LIMIT=LIMIT, REDIS_URL=store.url
+        )
+        for n in (1, 2)
+    ]
+    try:
+        burst = Burst(
+            [dyno.url for dyno in dynos],
+            lambda n, i: ("/api/ip", as_client(f"198.18.{n // 256}.{n % 256}")),
+            clients=200,
+        )
+        try:
+            wait_for(lambda: burst.answers > 1000, what="the burst under way")
+            answers = alternate(dynos, 14, **as_client(next(CLIENTS)))
+            assert burst.thread.is_alive()  # still bursting
+        finally:
+            burst.stop()
+    finally:
+        store.stop()
+    assert burst.statuses == {b"200", b"429"}  # each burst client past its limit
+    assert [answer.status_code for answer in answers] == [200] * 10 + [429] * 4
+    for dyno in dynos:
+        assert "Rate limit storage" not in dyno.log()
+        assert "Traceback" not in dyno.log()

@@ -223,24 +223,47 @@ def redis_options(redis_url: str) -> dict:
 
 
 class Busy(Exception):
-    """Every connection to Redis is in use: the worker is busy, Redis is not down."""
+    """No connection to Redis came free in time: the worker is busy, Redis is not
+    down."""
+
+
+class Call:
+    """One count waiting for Redis: queued, then sent in a batch, then answered;
+    or promoted to send the next batch itself."""
+
+    __slots__ = ("keys", "args", "ready", "reply", "error", "sends")
+
+    def __init__(self, keys: list[str], args: list):
+        self.keys, self.args = keys, args
+        self.ready = threading.Event()  # answered, or promoted
+        self.reply = self.error = None
+        self.sends = False
 
 
 class RedisStore:
     """The worker's connections to Redis, and whether Redis answers. While it
-    does not, it is tried again at growing intervals."""
+    does not, it is tried again at growing intervals.
+
+    Counts go out in batches: a request that finds a connection free sends every
+    count waiting, pipelined, in one round trip; the others wait, and when a
+    batch is answered, the next one waiting sends the next batch. Under gevent a
+    connection is held until its greenlet runs again, which under a burst can be
+    tens of milliseconds, so a connection per count would run out of connections
+    long before Redis or the worker ran out of room."""
 
     def __init__(self, redis_url: str):
         import redis
 
         self.errors = (redis.RedisError, OSError)
         self.script_lost = redis.exceptions.NoScriptError
+        self.answer_errors = redis.exceptions.ResponseError
         # A pool and its connections, not a client: the client's per-command
         # bookkeeping (retries, metrics hooks, argument checks, the script's own
         # wrapper) cost about a fifth of a count, and none of it applies here.
         self.pool = redis.ConnectionPool.from_url(redis_url, **redis_options(redis_url))
-        # A free connection is waited for, within the time Redis is allowed.
-        self.room = threading.BoundedSemaphore(REDIS_CONNECTIONS)
+        self.lock = threading.Lock()
+        self.waiting: list[Call] = []
+        self.free = REDIS_CONNECTIONS  # connections no batch is using
         self.retry_at = 0.0  # while Redis is down: when to try it again
         self.retry_in = FIRST_RETRY_SECONDS
         self.down = False
@@ -252,30 +275,77 @@ class RedisStore:
         return now >= self.retry_at
 
     def run_script(self, keys: list[str], args: list):
-        """MOVING_WINDOWS by its digest; sent whole when Redis no longer has it
-        (a restart forgets scripts), which caches it for the next request."""
-        if not self.room.acquire(timeout=REDIS_TIMEOUT_SECONDS):
-            raise Busy
+        """MOVING_WINDOWS's reply for these keys; Busy if no connection came
+        free within REDIS_TIMEOUT_SECONDS."""
+        call = Call(keys, args)
+        with self.lock:
+            self.waiting.append(call)
+            if self.free:
+                self.free -= 1
+                call.sends = True
+        if not call.sends and not call.ready.wait(REDIS_TIMEOUT_SECONDS):
+            with self.lock:
+                if not call.sends and call in self.waiting:  # never sent
+                    self.waiting.remove(call)
+                    raise Busy
+            # In a batch already: the connection's own timeout bounds the wait.
+            call.ready.wait()
+        if call.sends:
+            self._send_batch()
+        if call.error is not None:
+            raise call.error
+        return call.reply
+
+    def _send_batch(self):
+        """Sends every count waiting on one connection, then hands it on."""
+        with self.lock:
+            batch, self.waiting = self.waiting, []
         try:
-            connection = self.pool.get_connection()
-            try:
-                connection.send_command("EVALSHA", SCRIPT_SHA, len(keys), *keys, *args)
-                try:
-                    return connection.read_response()
-                except self.script_lost:
-                    connection.send_command(
-                        "EVAL", MOVING_WINDOWS, len(keys), *keys, *args
-                    )
-                    return connection.read_response()
-            except BaseException:
-                connection.disconnect()  # its reply may still arrive: never reuse it
-                raise
-            finally:
-                self.pool.release(connection)
+            self._exchange(batch)
+        except BaseException as error:
+            for call in batch:
+                call.error = error
+        for call in batch:
+            if not call.sends:
+                call.ready.set()
+        with self.lock:
+            if self.waiting:  # the first in line sends the next batch
+                self.waiting[0].sends = True
+                self.waiting[0].ready.set()
+            else:
+                self.free += 1
+
+    def _exchange(self, batch: list[Call]):
+        """MOVING_WINDOWS for each call by its digest, pipelined; sent whole where
+        Redis no longer has it (a restart forgets scripts), which caches it for
+        the next batch."""
+        connection = self.pool.get_connection()
+        try:
+            self._pipeline(connection, "EVALSHA", SCRIPT_SHA, batch)
+            lost = [call for call in batch if isinstance(call.error, self.script_lost)]
+            if lost:
+                self._pipeline(connection, "EVAL", MOVING_WINDOWS, lost)
+        except BaseException:
+            connection.disconnect()  # replies may still arrive: never reuse it
+            raise
         finally:
-            self.room.release()
+            self.pool.release(connection)
+
+    def _pipeline(self, connection, command: str, script: str, calls: list[Call]):
+        connection.send_packed_command(
+            connection.pack_commands(
+                [(command, script, len(c.keys), *c.keys, *c.args) for c in calls]
+            )
+        )
+        for call in calls:
+            try:
+                call.reply, call.error = connection.read_response(), None
+            except self.answer_errors as error:  # an error of this call's alone
+                call.error = error
 
     def failed(self, error: Exception, now: float):
+        if now < self.retry_at:  # another count of the same batch said so
+            return
         self.down, self.failure = True, type(error).__name__
         self.retry_at = now + self.retry_in
         self.retry_in = min(self.retry_in * 2, LAST_RETRY_SECONDS)
