@@ -142,6 +142,7 @@ def test_api_report_fields(client):
         "prefix",
         "hostname",
         "hostname_confirmed",
+        "unavailable",
         "args",
         "pairs",
         "query_string",

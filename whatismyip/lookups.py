@@ -4,6 +4,8 @@ forward-confirmed). Each worker asks concurrently, waits at most a fixed time,
 and remembers answers per address."""
 
 import ipaddress
+import logging
+import math
 import re
 import threading
 import time
@@ -20,25 +22,34 @@ from werkzeug.exceptions import BadRequest
 
 from .addresses import IPAddress, address_scope
 
-FIELDS = (
-    "country",
-    "country_name",
-    "asn",
-    "as_name",
-    "prefix",
-    "hostname",
-    "hostname_confirmed",
-)
-NO_FACTS = {**dict.fromkeys(FIELDS), "hostname_confirmed": False}
+# Each source and the fields it answers.
+SOURCE_FIELDS = {
+    "country": ("country", "country_name"),
+    "asn": ("asn", "as_name", "prefix"),
+    "hostname": ("hostname", "hostname_confirmed"),
+}
+DNS_SOURCES = ("asn", "hostname")
+FIELDS = tuple(field for fields in SOURCE_FIELDS.values() for field in fields)
+# An address with nothing to look up (not public): every field is known to be
+# empty, so none is unavailable.
+NO_FACTS = {**dict.fromkeys(FIELDS), "hostname_confirmed": False, "unavailable": ()}
 
 # How long an answer is kept: its DNS TTL, within these bounds, so that a TTL of
 # 0 does not mean a query per visit and a week-long one is looked at again.
 SHORTEST_KEEP, LONGEST_KEEP = 60, 3600
-# A question that got no answer (a dead or slow resolver) is not asked again
-# for this long: every visitor would otherwise wait the whole time limit.
-FAILURE_KEEP = 30
 # "Does not exist" is an answer, kept as long as a short TTL.
 NEGATIVE_KEEP = 300
+# Questions in flight at once per worker: a visitor's own address, and others'
+# (/api/lookup, /lookup). Separate, so a flood of other addresses never leaves
+# visitors without room; a question with no room is not asked, not queued.
+OWN_QUESTIONS, OTHER_QUESTIONS = 32, 16
+# A resolver that lets this many questions in a row time out is skipped for
+# COOLDOWN seconds: every visitor would otherwise wait the whole time limit.
+TIMEOUTS_IN_A_ROW, COOLDOWN = 5, 30
+# What a text route tells a client to wait when a fact is unavailable.
+RETRY_SECONDS = 5
+
+log = logging.getLogger("whatismyip")
 
 
 # --- Pure functions ----------------------------------------------------------------
@@ -98,9 +109,9 @@ def parse_as_name(records: list[str]) -> str | None:
     return None
 
 
-def keep_for(ttl: float | None) -> float:
-    """Seconds to keep an answer with this TTL; None is a question left open."""
-    return FAILURE_KEEP if ttl is None else min(max(ttl, SHORTEST_KEEP), LONGEST_KEEP)
+def keep_for(ttl: float) -> float:
+    """Seconds to keep an answer with this TTL."""
+    return min(max(ttl, SHORTEST_KEEP), LONGEST_KEEP)
 
 
 # --- Asking ------------------------------------------------------------------------
@@ -110,9 +121,48 @@ class Unanswered(Exception):
     """The resolver gave no answer in time, or none at all."""
 
 
+class Breaker:
+    """Notices a resolver that has stopped answering: after TIMEOUTS_IN_A_ROW
+    timeouts with no answer between them, DNS is skipped for COOLDOWN seconds,
+    then tried again. Said in the log once as it opens and once as it closes."""
+
+    def __init__(self):
+        self.timeouts = 0
+        self.open_until = 0.0
+        self.lock = threading.Lock()
+
+    def is_open(self, now: float) -> bool:
+        return now < self.open_until
+
+    def seconds_left(self, now: float) -> float:
+        return max(0.0, self.open_until - now)
+
+    def timed_out(self, now: float):
+        with self.lock:
+            self.timeouts += 1
+            if self.timeouts >= TIMEOUTS_IN_A_ROW and not self.is_open(now):
+                if self.timeouts == TIMEOUTS_IN_A_ROW:
+                    log.warning(
+                        "DNS resolver not answering (%d timeouts in a row): "
+                        "network and hostname lookups skipped, tried again "
+                        "every %d s",
+                        self.timeouts,
+                        COOLDOWN,
+                    )
+                self.open_until = now + COOLDOWN
+
+    def answered(self):
+        if self.timeouts:  # read without the lock: most answers find nothing to do
+            with self.lock:
+                if self.timeouts >= TIMEOUTS_IN_A_ROW:
+                    log.warning("DNS resolver answering again: lookups resumed")
+                self.timeouts, self.open_until = 0, 0.0
+
+
 class Lookups:
-    """One per worker: a resolver, a pool to ask concurrently, and a bounded cache
-    of answers per address."""
+    """One per worker: a resolver, a pool to ask concurrently with a budget for
+    visitors' own addresses and one for others', a bounded cache of answers per
+    address, and the questions in flight, which later askers join."""
 
     def __init__(self, sources, resolvers, timeout: float, cache_size: int = 4096):
         self.sources = sources
@@ -124,51 +174,113 @@ class Lookups:
             ]
         # Record-level caching by TTL: addresses of one network share an AS name.
         self.resolver.cache = dns.resolver.LRUCache(cache_size)
-        self.pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="lookup")
+        self.pool = ThreadPoolExecutor(
+            max_workers=OWN_QUESTIONS + OTHER_QUESTIONS, thread_name_prefix="lookup"
+        )
+        self.room = {
+            True: threading.BoundedSemaphore(OWN_QUESTIONS),
+            False: threading.BoundedSemaphore(OTHER_QUESTIONS),
+        }
+        self.breaker = Breaker()
+        # (source, address) -> (expires, found): answers only, never failures.
         self.cache: OrderedDict = OrderedDict()
         self.cache_size = cache_size
+        # (source, address) -> the Future of the question being asked.
+        self.asking: dict = {}
         self.lock = threading.Lock()
 
-    def facts(self, address: IPAddress | None) -> dict:
-        """Every field for `address`: nulls for what is not public or not known
-        within the time limit. Shared, cached answers: read them, don't change
-        them (describe_address copies them into each answer)."""
-        if not self.sources or address_scope(address) != "public":
+    def facts(self, address: IPAddress | None, own: bool, wanted=SOURCE_FIELDS) -> dict:
+        """Every field for `address`, and `unavailable`: the fields whose source
+        could not be asked or did not answer within the time limit (a null field
+        not listed there is known to be empty). Only the `wanted` sources are
+        asked; the country never waits for DNS."""
+        if address_scope(address) != "public":
             return NO_FACTS
+        answer = dict(NO_FACTS)
+        missing = set()
+        if "country" in wanted:
+            if "country" in self.sources:
+                answer.update(country_facts(iptocc.country_code(str(address))))
+            else:
+                missing.add("country")
         now = time.monotonic()
-        with self.lock:
-            cached = self.cache.get(address)
-            if cached and cached[0] > now:
-                self.cache.move_to_end(address)
-                return cached[1]
-        facts, expires = self._ask(address, now)
-        with self.lock:
-            self.cache[address] = (expires, facts)
-            self.cache.move_to_end(address)
-            while len(self.cache) > self.cache_size:
-                self.cache.popitem(last=False)
-        return facts
+        asking = {}
+        for source in DNS_SOURCES:
+            if source not in wanted:
+                continue
+            if source not in self.sources:
+                missing.add(source)
+            elif (found := self._cached(source, address, now)) is not None:
+                answer.update(found)
+            elif (question := self._ask(source, address, own, now)) is not None:
+                asking[source] = question
+            else:
+                missing.add(source)
+        if asking:
+            wait(asking.values(), timeout=self.timeout)
+        fields = []
+        for source, question in asking.items():
+            if question.done() and question.exception() is None:
+                found, unanswered = question.result()
+                answer.update(found)
+                fields += unanswered
+            else:
+                missing.add(source)
+        for source in missing:
+            fields += SOURCE_FIELDS[source]
+        answer["unavailable"] = [field for field in FIELDS if field in fields]
+        return answer
 
-    def _ask(self, address: IPAddress, now: float) -> tuple[dict, float]:
-        deadline = now + self.timeout
-        facts = dict(NO_FACTS)
-        if "country" in self.sources:
-            facts.update(country_facts(iptocc.country_code(str(address))))
-        asks = []
-        if "asn" in self.sources:
-            asks.append(self.pool.submit(self._network, address, deadline))
-        if "hostname" in self.sources:
-            asks.append(self.pool.submit(self._hostname, address, deadline))
-        done, _ = wait(asks, timeout=max(0.0, deadline - time.monotonic()))
-        keep = LONGEST_KEEP
-        for ask in asks:
-            if ask in done and ask.exception() is None:
-                found, ttl = ask.result()
-                facts.update(found)
-                keep = min(keep, keep_for(ttl))
-            else:  # not in time, or no answer: ask again soon, not on every visit
-                keep = min(keep, FAILURE_KEEP)
-        return facts, time.monotonic() + keep
+    def retry_after(self) -> int:
+        """Seconds until an unavailable fact may be worth asking for again."""
+        left = self.breaker.seconds_left(time.monotonic())
+        return max(RETRY_SECONDS, math.ceil(left))
+
+    def _cached(self, source: str, address: IPAddress, now: float) -> dict | None:
+        key = (source, address)
+        with self.lock:
+            cached = self.cache.get(key)
+            if cached is None:
+                return None
+            if cached[0] <= now:
+                del self.cache[key]
+                return None
+            self.cache.move_to_end(key)
+            return cached[1]
+
+    def _ask(self, source: str, address: IPAddress, own: bool, now: float):
+        """The question in flight for this address, joined; else a new one if
+        the resolver is answering and the budget has room; else None."""
+        key = (source, address)
+        with self.lock:
+            question = self.asking.get(key)
+            if question is not None:
+                return question
+            room = self.room[own]
+            if self.breaker.is_open(now) or not room.acquire(blocking=False):
+                return None
+            question = self.asking[key] = self.pool.submit(
+                self._answer, source, address, now + self.timeout, room
+            )
+        return question
+
+    def _answer(self, source: str, address: IPAddress, deadline: float, room):
+        """Asks, and keeps a complete answer for its TTL."""
+        key = (source, address)
+        try:
+            ask = self._network if source == "asn" else self._hostname
+            found, unanswered, ttl = ask(address, deadline)
+            if not unanswered:
+                with self.lock:
+                    self.cache[key] = (time.monotonic() + keep_for(ttl), found)
+                    self.cache.move_to_end(key)
+                    while len(self.cache) > self.cache_size:
+                        self.cache.popitem(last=False)
+            return found, unanswered
+        finally:
+            room.release()
+            with self.lock:
+                self.asking.pop(key, None)
 
     def _records(self, name, rdtype: str, deadline: float):
         """The answer's records and TTL; ([], NEGATIVE_KEEP) when none exist."""
@@ -180,42 +292,50 @@ class Lookups:
                 name, rdtype, lifetime=remaining, search=False
             )
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            self.breaker.answered()
             return [], NEGATIVE_KEEP
-        except (dns.exception.Timeout, dns.resolver.NoNameservers) as error:
+        except dns.exception.Timeout as error:
+            self.breaker.timed_out(time.monotonic())
             raise Unanswered(name) from error
+        except dns.resolver.NoNameservers as error:  # it answered, with a failure
+            self.breaker.answered()
+            raise Unanswered(name) from error
+        self.breaker.answered()
         return list(answer), answer.rrset.ttl
 
-    def _network(self, address: IPAddress, deadline: float) -> tuple[dict, float]:
+    def _network(self, address: IPAddress, deadline: float):
+        """(found, fields left unanswered, TTL) for the network fields."""
         records, ttl = self._records(cymru_origin_name(address), "TXT", deadline)
         origin = parse_origin([_txt(record) for record in records])
         if origin is None:
-            return {}, ttl
+            return {}, (), ttl
         asn, prefix = origin
         found = {"asn": asn, "prefix": prefix}
         try:
             names, name_ttl = self._records(f"AS{asn}.asn.cymru.com", "TXT", deadline)
-        except Unanswered:  # the network stands without its name; ask again soon
-            return found, None
+        except Unanswered:  # the network stands without its name
+            return found, ("as_name",), ttl
         found["as_name"] = parse_as_name([_txt(record) for record in names])
-        return found, min(ttl, name_ttl)
+        return found, (), min(ttl, name_ttl)
 
-    def _hostname(self, address: IPAddress, deadline: float) -> tuple[dict, float]:
+    def _hostname(self, address: IPAddress, deadline: float):
+        """(found, fields left unanswered, TTL) for the hostname fields."""
         pointer = dns.reversename.from_address(str(address))
         records, ttl = self._records(pointer, "PTR", deadline)
         if not records:
-            return {}, ttl
+            return {}, (), ttl
         name = records[0].target
         found = {"hostname": name.to_text(omit_final_dot=True)}
         try:
             forward, forward_ttl = self._records(
                 name, "A" if address.version == 4 else "AAAA", deadline
             )
-        except Unanswered:  # the name stands, unconfirmed; ask again soon
-            return found, None
+        except Unanswered:  # the name stands, unconfirmed
+            return found, ("hostname_confirmed",), ttl
         found["hostname_confirmed"] = any(
             ipaddress.ip_address(record.address) == address for record in forward
         )
-        return found, min(ttl, forward_ttl)
+        return found, (), min(ttl, forward_ttl)
 
 
 def _txt(record) -> str:
@@ -241,5 +361,10 @@ def init_app(app: Flask) -> None:
     )
 
 
-def facts_about(address: IPAddress | None) -> dict:
-    return current_app.extensions["lookups"].facts(address)
+def facts_about(address: IPAddress | None, own: bool = False, wanted=SOURCE_FIELDS):
+    """What is known of `address`: the visitor's `own`, or one they asked about."""
+    return current_app.extensions["lookups"].facts(address, own, wanted)
+
+
+def unavailable_retry_after() -> int:
+    return current_app.extensions["lookups"].retry_after()

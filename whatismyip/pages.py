@@ -15,12 +15,17 @@ from flask import (
     url_for,
 )
 from markupsafe import Markup
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.sansio.utils import get_current_url
 
 from . import visitor
 from .api import OPENAPI, is_api_path, json_error
-from .lookups import facts_about, parse_lookup_address
+from .lookups import (
+    SOURCE_FIELDS,
+    facts_about,
+    parse_lookup_address,
+    unavailable_retry_after,
+)
 from .report import describe_address, format_ip
 from .static_files import static_url
 
@@ -81,14 +86,26 @@ def ip_text():
     return as_text(format_ip(visitor.address()) or "")
 
 
-def fact_as_text(field: str, label: str, shown=str):
-    """One fact about the visitor's address, as a line for shell scripts; a 404
-    when none is known, so that `curl -f` fails rather than print nothing."""
+def fact_as_text(source: str, label: str, shown=str):
+    """One fact about the visitor's address, as a line for shell scripts, asking
+    only its own source. So that `curl -f` fails rather than print nothing: a
+    404 when there is none, and a 503 with Retry-After when it could not be
+    looked up just now."""
     address = visitor.address()
-    value = facts_about(address)[field]
-    if value is None:
+    field = SOURCE_FIELDS[source][0]
+    if source not in current_app.config["LOOKUPS"]:
+        abort(404, f"This site does not look up the {label} of an address.")
+    facts = facts_about(address, own=True, wanted=(source,))
+    if field in facts["unavailable"]:
+        seconds = unavailable_retry_after()
+        raise ServiceUnavailable(
+            f"The {label} could not be looked up just now: try again in "
+            f"{seconds} seconds.",
+            retry_after=seconds,
+        )
+    if facts[field] is None:
         abort(404, f"No {label} is known for {format_ip(address) or 'your address'}.")
-    return as_text(shown(value))
+    return as_text(shown(facts[field]))
 
 
 @pages.get("/country")

@@ -45,7 +45,7 @@ def report() -> dict:
     environ = request.environ
     visitor = _address(environ)
     return build_report(
-        visitor, facts_about(visitor), query_string(), _headers(environ)
+        visitor, facts_about(visitor, own=True), query_string(), _headers(environ)
     )
 
 
