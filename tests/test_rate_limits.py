@@ -273,6 +273,7 @@ def test_a_flapping_redis_is_told_at_most_once_a_minute_each_way(caplog):
         ("60/minute", "60/minute"),
         (" 10/second;1000/day ", "10/second;1000/day"),
         ("", ""),
+        ("None", ""),
     ],
 )
 def test_rate_limit_setting(setting, parsed):

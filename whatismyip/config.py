@@ -34,9 +34,10 @@ ZERO_WINDOW = re.compile(r"(?:/|\bper)\s*0+\s*[a-z]", re.IGNORECASE)
 
 def parse_rate_limit(text: str, name: str = "RATE_LIMIT") -> str:
     """RATE_LIMIT or LOOKUP_RATE_LIMIT: "60/minute", or several joined by ";";
-    empty for none. Every amount and window above zero."""
+    empty (or "none", which a Deploy form can say) for none. Every amount and
+    window above zero."""
     text = text.strip()
-    if not text:
+    if text.lower() in ("", "none"):
         return ""
     from limits import parse_many  # only with limits on (see rate_limits)
 

@@ -35,6 +35,7 @@ from loadgen import fixed_rate, summary  # noqa: E402
 from serving import (  # noqa: E402
     ROOT,
     WEB_COMMAND,
+    Burst,
     DnsServer,
     RedisServer,
     Server,
@@ -58,6 +59,9 @@ BROWSER = {
 ARGS = "a=1&b=two&c=%C3%BC"
 REPEAT_VISITOR = {"X-Forwarded-For": "8.8.8.8"}  # known to the bench's DNS server
 MANY_CLIENTS = str(HERE / "many_clients.lua")
+MILLION_CLIENTS = str(HERE / "million_clients.lua")
+# The rate limit's memory: one worker, sent this many clients it has never seen.
+SWEEP = 200_000
 GUNICORN = f"{sys.prefix}/bin/gunicorn --bind 127.0.0.1:{{port}} --no-control-socket"
 ARTICLE = f"{GUNICORN} -w {WORKERS} apps:article"  # as the article deploys it
 HALF_A_REQUEST = b"GET /api HTTP/1.1\r\nHost: slow.example\r\n"
@@ -74,6 +78,41 @@ def start(name, command=WEB_COMMAND, probe="/healthz", cwd=ROOT, **env) -> Serve
     log = Path(tempfile.mkdtemp(prefix="bench-")) / f"{name}.log"
     env = {"WEB_CONCURRENCY": WORKERS, **env}
     return Server(log, command, cwd=cwd, probe=probe, cpu=SERVER_CPU, **env)
+
+
+def sweep_of_new_clients(server: Server, first: int, count: int):
+    """`count` requests to /api/ip, each from an IPv6 client never seen before
+    (a /64 of its own), as a sweep of addresses or a flood from many home lines
+    would send them."""
+
+    def request(n, i):
+        client = first + i * CONNECTIONS + n
+        address = f"2a02:{client // 65536:x}:{client % 65536:x}::1"
+        return "/api/ip", {"X-Forwarded-For": address}
+
+    sweep = pinned(Burst, [server.url], request, clients=CONNECTIONS)
+    try:
+        wait_for(lambda: sweep.answers >= count, timeout=600, what="the sweep")
+    finally:
+        sweep.stop()
+
+
+def rate_limit_memory(dns: DnsServer) -> list[float]:
+    """One worker's RSS (MB) with RATE_LIMIT on: booted, then after half of
+    SWEEP new clients, then after all of them."""
+    server = start(
+        "limit memory", WEB_CONCURRENCY="1", DYNO="web.1", DNS_RESOLVER=dns.address,
+        RATE_LIMIT="10/second;1000/day",
+    )  # fmt: skip
+    try:
+        sweep_of_new_clients(server, 0, 1000)  # warm: every code path run once
+        sizes = [worker_rss_mb(server)]
+        for half in (0, 1):
+            sweep_of_new_clients(server, 1000 + half * SWEEP // 2, SWEEP // 2)
+            sizes.append(worker_rss_mb(server))
+        return sizes
+    finally:
+        server.stop()
 
 
 def worker_rss_mb(server: Server) -> float:
@@ -195,6 +234,7 @@ def comparisons(servers: dict[str, Server]) -> list[Comparison]:
     stylesheet = re.search(r'href="(/static/style\.[0-9a-f]{12}\.css)"', page)[1]
     article, copy = Target(f"{url['article']}/get_my_ip"), url["article copy"]
     many = {"script": MANY_CLIENTS}
+    million = {"script": MILLION_CLIENTS}
     return [
         Comparison("A/A control: /get_my_ip", article,
                    "the article's Flask, a copy", Target(f"{copy}/get_my_ip"), None),
@@ -211,6 +251,10 @@ def comparisons(servers: dict[str, Server]) -> list[Comparison]:
         Comparison("/api/ip, limit counted in process",
                    Target(f"{url['dyno, limit in process']}/api/ip", **many),
                    "/api/ip, no limit", Target(f"{url['dyno']}/api/ip", **many), 0.9),
+        Comparison("/api/ip, limit counted in process, 1,000,000 IPv6 clients",
+                   Target(f"{url['dyno, limit in process']}/api/ip", **million),
+                   "/api/ip, no limit", Target(f"{url['dyno']}/api/ip", **million),
+                   0.9),
         Comparison("/api/ip, limit counted in Redis",
                    Target(f"{url['dyno, limit in Redis']}/api/ip", **many),
                    "/api/ip, no limit", Target(f"{url['dyno']}/api/ip", **many), 0.6),
@@ -414,6 +458,9 @@ def run(seconds: float, rounds: int) -> tuple[str, list]:
         for server in servers.values():
             server.stop()
         redis_server.stop()
+    try:
+        limit_rss = rate_limit_memory(dns)
+    finally:
         dns.stop()
 
     # Boots alternate with the article's, whose time says how fast the host was.
@@ -443,6 +490,13 @@ def run(seconds: float, rounds: int) -> tuple[str, list]:
         f"- largest worker RSS: site {rss['site']:.0f} MB, article "
         f"{rss['article']:.0f} MB, httpbin {rss['httpbin']:.0f} MB "
         f"(site target < 60 MB: {verdict(rss['site'] < 60)})",
+    )
+    say(
+        lines,
+        f"- a worker's RSS with `RATE_LIMIT` on, counting in the worker: "
+        f"{limit_rss[0]:.0f} MB booted, {limit_rss[1]:.0f} MB after "
+        f"{SWEEP // 2:,} new IPv6 clients, {limit_rss[2]:.0f} MB after {SWEEP:,} "
+        f"(target < 60 MB: {verdict(limit_rss[2] < 60)})",
     )
     return "\n".join(lines) + "\n", chart_rows
 
