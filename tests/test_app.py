@@ -7,9 +7,6 @@ import pytest
 
 from conftest import BROWSER, CURL
 
-JSON_ROUTES = ["/api", "/api/ip", "/api/args", "/api/headers", "/get_my_ip/"]
-
-
 # --- The page, the text and the JSON ------------------------------------------
 
 
@@ -202,7 +199,7 @@ def test_a_trailing_slash_under_api_answers_as_without(client, path):
 
 
 def test_each_request_is_routed_and_linked_for_the_host_it_sent(client):
-    """The URL map's binding is kept per host, for a bounded number of hosts:
+    """The page's snippets are kept per site root, for a bounded number of them:
     past that bound, and back on the first ones, every answer still speaks of
     the host its own request named."""
     hosts = [f"site{n}.example" for n in range(80)] + ["site0.example:8080"]
@@ -212,6 +209,20 @@ def test_each_request_is_routed_and_linked_for_the_host_it_sent(client):
         answer = client.get("/api/ip/", headers={"Host": host})
         assert answer.json == {"ip": "127.0.0.1"}
         assert client.get("/nope", headers={"Host": host}).status_code == 404
+
+
+def test_behind_the_router_links_and_redirects_say_https(dyno_client):
+    """The scheme the trusted router reports decides every URL the site builds."""
+    router = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+    page = dyno_client.get("/", headers={**BROWSER, **router, "Host": "a.example"})
+    assert "curl https://a.example/\n" in page.text
+    assert "curl http://" not in page.text
+    edit = dyno_client.get(
+        "/edit?name=a&value=1", headers={**router, "Host": "a.example"}
+    )
+    assert (edit.status_code, edit.headers["Location"]) == (303, "/?a=1")
+    plain = dyno_client.get("/", headers={**BROWSER, "Host": "a.example"})
+    assert "curl http://a.example/\n" in plain.text
 
 
 def test_healthz(client):
@@ -278,7 +289,7 @@ def asset_paths(client) -> list[str]:
     return re.findall(r'"(/static/[^"]+)"', page)
 
 
-def test_the_page_links_content_hashed_assets_cached_for_a_year(client):
+def test_the_page_links_content_hashed_assets_cached_for_ten_years(client):
     paths = asset_paths(client)
     assert {path.rsplit("/", 1)[1].split(".")[0] for path in paths} == {
         "favicon",

@@ -14,7 +14,6 @@ import orjson
 from flask import Flask, has_request_context, request
 from flask.json.provider import DefaultJSONProvider
 from flask.sessions import NullSession, SessionInterface
-from werkzeug.routing import MapAdapter
 
 from . import lookups, rate_limits, security, static_files
 from .api import api
@@ -67,71 +66,17 @@ class NoSessions(SessionInterface):
         """Never called: Flask saves no null session."""
 
 
-# What a request's URL adapter is bound to, besides its path, method and query.
-BINDING = (
-    "HTTP_HOST",
-    "SERVER_NAME",
-    "SERVER_PORT",
-    "wsgi.url_scheme",
-    "SCRIPT_NAME",
-    "HTTP_CONNECTION",
-    "HTTP_UPGRADE",
-)
-# Hosts are the client's to send: only so many bindings are kept.
-MAX_BINDINGS = 64
-
-
 class Site(Flask):
-    """Flask, less three costs of every request that never change an answer
-    here: building a session; asking inspect.iscoroutinefunction of each view,
-    hook and context processor (all plain functions, the same ones every time);
-    and binding the URL map to the request's host anew. Together about 15-25 %
-    of an answer in-process."""
+    """Flask, less two costs of every request that never change an answer here:
+    building a session, and asking inspect.iscoroutinefunction of each view,
+    hook and context processor (all plain functions, the same ones every
+    time)."""
 
     session_interface = NoSessions()
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.url_bindings: dict[tuple, tuple] = {}
 
     @lru_cache(maxsize=256)  # noqa: B019 (one app per worker, for its life)
     def ensure_sync(self, func):
         return super().ensure_sync(func)
-
-    def create_url_adapter(self, request):
-        """Flask's adapter for this request, from a binding worked out once per
-        host, scheme and root: Flask and Werkzeug check and parse the Host header
-        twice, encode it as IDNA and look for a subdomain on every request, and a
-        worker sees the same few hosts (behind Heroku's router, one)."""
-        config = self.config  # either setting changes what a binding means
-        if request is None or config["TRUSTED_HOSTS"] or config["SERVER_NAME"]:
-            return super().create_url_adapter(request)
-        environ = request.environ
-        key = tuple(environ.get(name) for name in BINDING)
-        binding = self.url_bindings.get(key)
-        if binding is None:
-            adapter = super().create_url_adapter(request)
-            if len(self.url_bindings) < MAX_BINDINGS:
-                self.url_bindings[key] = (
-                    request.host,
-                    adapter.server_name,
-                    adapter.script_name,
-                    adapter.subdomain,
-                    adapter.url_scheme,
-                )
-            return adapter
-        host, server_name, script_name, subdomain, url_scheme = binding
-        request.host = host  # as Flask sets it, checked
-        return MapAdapter(
-            self.url_map,
-            server_name,
-            script_name,
-            subdomain,
-            url_scheme,
-            request.path,
-            request.method,
-            request.query_string.decode(errors="replace"),
-        )
 
 
 def create_app(config: Mapping | None = None) -> Flask:

@@ -1,5 +1,6 @@
 """static/, served by whitenoise under content-hashed names, pre-compressed."""
 
+import atexit
 import hashlib
 import shutil
 import tempfile
@@ -23,30 +24,26 @@ def collect_static(source: Path) -> tuple[Path, dict[str, str]]:
     """Copies `source` to a build directory under content-hashed names as well as
     the plain ones, with gzip and Brotli variants beside each file.
 
-    Built at boot, once per content: it takes milliseconds, needs no build step,
-    and what is served always matches the source.
+    Built at boot, in each worker: it takes milliseconds, needs no build step,
+    and what is served always matches the source. The directory is new and
+    private (mkdtemp: a fresh random name, mode 0700), so nothing another local
+    user planted can be served in its place, and it goes when the worker does.
     """
-    files = {
-        path.relative_to(source).as_posix(): path.read_bytes()
-        for path in sorted(source.rglob("*"))
-        if path.is_file()
-    }
-    names = {name: hashed_name(name, content) for name, content in files.items()}
-    build_id = hashlib.sha256(repr(sorted(names.items())).encode()).hexdigest()[:12]
-    build = Path(tempfile.gettempdir()) / f"whatismyip-static-{build_id}"
-    if not build.is_dir():
-        staging = Path(tempfile.mkdtemp(prefix="whatismyip-static-"))
-        compressor = Compressor(quiet=True)
-        for name, content in files.items():
-            for output in (staging / name, staging / names[name]):
-                output.parent.mkdir(parents=True, exist_ok=True)
-                output.write_bytes(content)
-                if compressor.should_compress(output.name):
-                    compressor.compress(str(output))
-        try:
-            staging.rename(build)
-        except OSError:  # another worker built the same files first
-            shutil.rmtree(staging)
+    build = Path(tempfile.mkdtemp(prefix="whatismyip-static-"))
+    atexit.register(shutil.rmtree, build, ignore_errors=True)
+    names = {}
+    compressor = Compressor(quiet=True)
+    for path in sorted(source.rglob("*")):
+        if not path.is_file():
+            continue
+        name = path.relative_to(source).as_posix()
+        content = path.read_bytes()
+        names[name] = hashed_name(name, content)
+        for output in (build / name, build / names[name]):
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_bytes(content)
+            if compressor.should_compress(output.name):
+                compressor.compress(str(output))
     return build, names
 
 
