@@ -1,4 +1,5 @@
 # gunicorn settings for `python site.py`. Heroku's GUNICORN_CMD_ARGS overrides them.
+import contextlib
 import os
 import re
 
@@ -7,6 +8,7 @@ from gunicorn.glogging import Logger
 
 # Heroku says which port to listen on. `[::]`, as Heroku's own template binds:
 # one socket serves IPv6 and IPv4 alike, and IPv6-only hosts work too.
+# PORT and WEB_CONCURRENCY are checked by site.py before gunicorn loads.
 bind = f"[::]:{os.environ.get('PORT', '5000')}"
 
 # Heroku sizes WEB_CONCURRENCY to the dyno's memory; 2 suits the small ones.
@@ -86,7 +88,7 @@ UNSAFE_IN_LOG = re.compile(r"[^\x21\x23-\x5b\x5d-\x7e]")
 
 # Enough of a path to know it; the cap keeps every line one atomic write.
 PATH_IN_LOG = 1024
-STDOUT = 1
+STDOUT, STDERR = 1, 2
 
 
 def log_safe(text: str) -> str:
@@ -96,6 +98,19 @@ def log_safe(text: str) -> str:
 def request_id(environ) -> str:
     value = environ.get("HTTP_X_REQUEST_ID", "")
     return value if REQUEST_ID.fullmatch(value) else "-"
+
+
+def write_line(line: bytes):
+    """All of a line, as Python's file objects write what gunicorn's own log
+    sends: a short write (a signal, a full pipe) is followed by the rest. A
+    write that fails loses that line, said once on stderr, never the request."""
+    view = memoryview(line)
+    try:
+        while view:
+            view = view[os.write(STDOUT, view) :]
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.write(STDERR, f"Access log line lost: {error.strerror}\n".encode())
 
 
 class RequestLog(Logger):
@@ -115,7 +130,7 @@ class RequestLog(Logger):
                 f'{log_safe(req.path)[:PATH_IN_LOG]} HTTP/{major}.{minor}" '
                 f"{status} {resp.sent} {milliseconds}ms\n"
             )
-            os.write(STDOUT, line.encode())
+            write_line(line.encode())
 
 
 logger_class = RequestLog

@@ -11,8 +11,24 @@ import os
 import socket
 import sys
 
-from gunicorn.app.base import Application
-from gunicorn.errors import AppImportError, HaltServer
+
+def check_whole_number(name: str, default: str, lowest: int, highest: int):
+    """A platform setting that must be a whole number: a wrong one stops the
+    boot with one line, before any worker starts."""
+    text = os.environ.get(name, default).strip()
+    if not (text.isascii() and text.isdigit() and lowest <= int(text) <= highest):
+        sys.exit(
+            f"{name} must be a whole number from {lowest} to {highest}, not {text!r}"
+        )
+
+
+# Checked before gunicorn is imported: it reads WEB_CONCURRENCY as it loads,
+# and a wrong one ends in its traceback. gunicorn.conf.py reads both checked.
+check_whole_number("PORT", "5000", 1, 65535)
+check_whole_number("WEB_CONCURRENCY", "2", 1, 64)
+
+from gunicorn.app.base import Application  # noqa: E402
+from gunicorn.errors import AppImportError, HaltServer  # noqa: E402
 
 
 class SiteServer(Application):

@@ -106,8 +106,8 @@ class Server:
             PATH=f"{BIN}{os.pathsep}{environ['PATH']}",
             PORT=str(self.port),
             HOME=tempfile.mkdtemp(prefix="dyno-home-"),
-            **env,
         )
+        environ.update(env)  # PORT too, where a test sets a wrong one
         argv = ["bash", "-c", command.format(port=self.port)]
         started = time.monotonic()
         self.process = subprocess.Popen(
@@ -124,8 +124,10 @@ class Server:
     def wait_until_up(self, probe: str, timeout: float = 30):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the web process exited:\n{self.log()}")
+            if (status := self.process.poll()) is not None:
+                raise RuntimeError(
+                    f"the web process exited with status {status}:\n{self.log()}"
+                )
             try:
                 if requests.get(self.url + probe, timeout=1).status_code == 200:
                     return

@@ -1,8 +1,14 @@
 """Fast, table-driven tests of the logic that is not about HTTP."""
 
+import contextlib
 import importlib.util
 import ipaddress
 import json
+import os
+import re
+import signal
+import threading
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -10,7 +16,14 @@ from hypothesis import strategies as st
 
 from serving import ROOT
 from whatismyip import create_app
-from whatismyip.addresses import address_scope, client_address, forwarded_scheme
+from whatismyip.addresses import (
+    NotAnAddress,
+    address_scope,
+    client_address,
+    forwarded_scheme,
+    parse_address,
+    split_port,
+)
 from whatismyip.config import SettingError, dual_stack_urls, trusted_proxy_hops
 from whatismyip.negotiation import choose_format
 from whatismyip.report import build_report, group_args, query_pairs, readable_header
@@ -72,10 +85,61 @@ CHROME_ACCEPT = (
         (ROUTER, "garbage, 198.51.100.1", 2, "198.51.100.1"),
         (ROUTER, "999.1.1.1", 1, ROUTER),
         (ROUTER, "1.2.3.4\x00", 1, ROUTER),
+        # A zone (scope ID) means nothing here: not an address the site shows.
+        (ROUTER, "fe80::1%eth0", 1, ROUTER),
+        (ROUTER, "[fe80::1%25eth0]:443", 1, ROUTER),
+        (ROUTER, "2001:db8::1%\r\nX-Evil: 1", 1, ROUTER),
     ],
 )
 def test_client_address(peer, forwarded_for, hops, expected):
     assert str(client_address(peer, forwarded_for, hops)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("192.0.2.1", "192.0.2.1"),
+        (" 2001:DB8::1 ", "2001:db8::1"),
+        ("[2001:db8::1]", "2001:db8::1"),
+        ("::ffff:192.0.2.1", "192.0.2.1"),
+    ],
+)
+def test_the_one_address_parser(text, address):
+    assert str(parse_address(text)) == address
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("fe80::1%eth0", "has a zone (scope ID) after %"),
+        ("[fe80::1%1]", "has a zone (scope ID) after %"),
+        ("2001:db8::1%\r\n", "has a zone (scope ID) after %"),
+        ("192.0.2.1:53", "is not an IP address"),
+        ("[2001:db8::1", "is not an IP address"),
+        ("x" * 5000, "is not an IP address"),
+    ],
+)
+def test_the_address_parser_says_what_is_wrong(text, reason):
+    with pytest.raises(NotAnAddress, match=re.escape(reason)) as refused:
+        parse_address(text)
+    said = str(refused.value)
+    assert "\r" not in said  # written as an escape, never as a control character
+    assert "\n" not in said
+    assert len(said) < 200  # a long text is cut short
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("192.0.2.1", ("192.0.2.1", None)),
+        ("192.0.2.1:53", ("192.0.2.1", "53")),
+        ("2001:db8::1", ("2001:db8::1", None)),
+        ("[2001:db8::1]:53", ("2001:db8::1", "53")),
+        ("[2001:db8::1]", ("2001:db8::1", None)),
+    ],
+)
+def test_split_port(text, parts):
+    assert split_port(text) == parts
 
 
 def test_client_address_is_none_when_nothing_is_an_address():
@@ -323,6 +387,54 @@ def test_only_an_id_like_request_id_is_logged(gunicorn_conf, sent, logged):
     assert gunicorn_conf.request_id({"HTTP_X_REQUEST_ID": sent}) == logged
 
 
+@pytest.fixture
+def access_log(tmp_path):
+    """gunicorn.conf.py writing its access lines to a pipe of the test's, and
+    its complaints to another."""
+    module = load_gunicorn_conf()
+    stdout_read, module.STDOUT = os.pipe()
+    stderr_read, module.STDERR = os.pipe()
+    yield module, stdout_read, stderr_read
+    for fd in (stdout_read, stderr_read, module.STDOUT, module.STDERR):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def test_a_line_cut_short_by_a_signal_is_written_whole(access_log):
+    """A write that a signal interrupts returns what it wrote so far: the rest
+    must follow, or the log gets half a line and the next one glued to it."""
+    module, stdout_read, _ = access_log
+    line = b"".join(b"%07d " % n for n in range(200_000)) + b"\n"  # 1.6 MB
+    received = bytearray()
+
+    def read_slowly():
+        while chunk := os.read(stdout_read, 65536):
+            received.extend(chunk)
+            time.sleep(0.0005)
+
+    reader = threading.Thread(target=read_slowly)
+    reader.start()
+    interrupted = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: interrupted.append(1))
+    signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
+    try:
+        module.write_line(line)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        os.close(module.STDOUT)
+        reader.join()
+    assert interrupted  # the write was interrupted, and went on
+    assert bytes(received) == line
+
+
+def test_a_failed_write_loses_the_line_not_the_request(access_log):
+    module, stdout_read, stderr_read = access_log
+    os.close(stdout_read)  # nobody reads the log: a broken pipe
+    module.write_line(b"GET / 200\n")
+    assert os.read(stderr_read, 4096) == b"Access log line lost: Broken pipe\n"
+
+
 @pytest.mark.parametrize(
     ("path", "logged"),
     [
@@ -355,9 +467,9 @@ def test_dual_stack_urls(environ, urls):
     ("environ", "message"),
     [
         ({"IPV4_URL": "https://ipv4.example.com"}, "go together"),
-        ({"IPV4_URL": "ipv4.example.com", "IPV6_URL": "https://x"}, "must be a URL"),
-        ({"IPV4_URL": "ftp://a", "IPV6_URL": "https://x"}, "must be a URL"),
-        ({"IPV4_URL": "https://a/?q=1", "IPV6_URL": "https://x"}, "base URL"),
+        ({"IPV4_URL": "ipv4.example.com", "IPV6_URL": "https://x"}, "must be http"),
+        ({"IPV4_URL": "ftp://a", "IPV6_URL": "https://x"}, "must be http"),
+        ({"IPV4_URL": "https://a/?q=1", "IPV6_URL": "https://x"}, "nothing else"),
     ],
 )
 def test_dual_stack_urls_refuse_nonsense(environ, message):

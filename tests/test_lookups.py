@@ -26,6 +26,7 @@ from whatismyip.config import (
 )
 from whatismyip.lookups import (
     Breaker,
+    Lookups,
     country_facts,
     cymru_origin_name,
     flag,
@@ -117,6 +118,52 @@ def test_garbage_is_a_json_400_that_says_what_was_wrong(client, garbage):
     assert response.status_code == 400
     assert response.content_type == "application/json"
     assert "is not an IP address" in response.json["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "2001:4860:4860::8888%evil<b>",
+        "fe80::1%25eth0",
+        "2001:db8::1%25%0D%0AX-Evil:%201",
+    ],
+)
+def test_a_zone_after_percent_is_a_json_400_that_says_why(client, path):
+    response = lookup(client, path)
+    assert response.status_code == 400
+    assert response.content_type == "application/json"
+    message = response.json["error"]["message"]
+    assert "has a zone (scope ID) after %" in message
+    assert "\r" not in message  # quoted with its control characters escaped
+
+
+def test_numbers_from_dns_that_are_no_as_number_are_not_shown():
+    assert parse_origin(["4294967296 | 8.8.8.0/24 | US | arin | 2023-12-28"]) is None
+    assert parse_origin(["4294967295 | 8.8.8.0/24 | US"]) == (4294967295, "8.8.8.0/24")
+    assert parse_origin(["-1 | 8.8.8.0/24 | US"]) is None
+
+
+def test_answers_are_kept_for_their_ttl_in_a_bounded_cache(dns_server):
+    lookups = Lookups(
+        parse_lookups(None), parse_resolvers(dns_server.address), 2, cache_size=2
+    )
+    for address in ("8.8.8.8", "1.1.1.1"):
+        assert lookups.facts(ipaddress.ip_address(address), own=True)["asn"]
+    one = ipaddress.ip_address("1.1.1.1")
+    # Two entries at most: the least recently used (8.8.8.8's) went first.
+    assert set(lookups.cache) == {("asn", one), ("hostname", one)}
+    for expires, _ in lookups.cache.values():  # the records' TTL, 300 s here
+        assert 290 < expires - time.monotonic() <= 300
+
+    def asked():
+        return len(dns_server.queries("1.1.1.1.in-addr.arpa"))
+
+    before = asked()
+    lookups.facts(one, own=True)
+    assert asked() == before  # kept
+    lookups.cache[("hostname", one)] = (time.monotonic() - 1, {})  # now expired
+    assert lookups.facts(one, own=True)["hostname"] == "claims-to-be.example"
+    assert asked() == before + 1
 
 
 def test_a_repeat_visitor_causes_no_second_query(client, dns_server):

@@ -6,25 +6,66 @@ from functools import lru_cache
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+class NotAnAddress(ValueError):
+    """Says what is wrong with something given as an IP address."""
+
+
+def split_port(text: str) -> tuple[str, str | None]:
+    """A host and the port after it, if any: "192.0.2.1:53", "[2001:db8::1]:53"
+    and "[2001:db8::1]" each give their parts; a bare IPv6 address has no port."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, rest.removeprefix(":") if rest else None
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        return host, port
+    return text, None
+
+
+def shown(text: str) -> str:
+    """Someone's text, quoted with every control character escaped, and cut
+    short: safe in any answer or message."""
+    return repr(text[:60] + ("…" if len(text) > 60 else ""))
+
+
 # Each request names its peer and a proxy's entry: the same few strings from a
 # worker's recent clients, parsed once each (bounded) rather than every time.
 @lru_cache(maxsize=4096)
-def parse_address(text: str) -> IPAddress | None:
-    """The IP address in `text` (an X-Forwarded-For entry or a socket peer), or None.
-
-    Accepts a port after the address, as some proxies add one, and shows an
-    IPv4-mapped IPv6 address as the IPv4 address it carries.
-    """
-    text = text.strip()
-    if text.startswith("["):
-        text = text[1:].partition("]")[0]
-    elif text.count(":") == 1:
-        text = text.partition(":")[0]
+def parse_address(text: str) -> IPAddress:
+    """The site's one address parser: an IPv4 or IPv6 address, an IPv6 one
+    optionally in brackets; an IPv4-mapped IPv6 address is the IPv4 address it
+    carries. Anything else raises NotAnAddress saying why: a zone (scope ID,
+    "fe80::1%eth0") means nothing off the sender's own link, so it is refused
+    rather than carried into answers and caches."""
+    stripped = text.strip()
+    bare = (
+        stripped[1:-1]
+        if stripped.startswith("[") and stripped.endswith("]")
+        else stripped
+    )
+    if "%" in bare:
+        raise NotAnAddress(
+            f"{shown(text)} has a zone (scope ID) after %, which means nothing off "
+            "its own link: give the address alone."
+        )
     try:
-        address = ipaddress.ip_address(text)
+        address = ipaddress.ip_address(bare)
     except ValueError:
-        return None
+        raise NotAnAddress(
+            f"{shown(text)} is not an IP address: give one like 8.8.8.8 or "
+            "2001:4860:4860::8888."
+        ) from None
     return getattr(address, "ipv4_mapped", None) or address
+
+
+def forwarded_address(entry: str) -> IPAddress | None:
+    """The address in an X-Forwarded-For entry or a socket peer (a port after it,
+    as some proxies add, is dropped), or None."""
+    try:
+        return parse_address(split_port(entry)[0])
+    except NotAnAddress:
+        return None
 
 
 def client_address(peer: str, forwarded_for: str, hops: int) -> IPAddress | None:
@@ -37,7 +78,7 @@ def client_address(peer: str, forwarded_for: str, hops: int) -> IPAddress | None
     """
     trusted = forwarded_for.split(",")[-hops:] if hops else []
     for candidate in [*trusted, peer]:
-        address = parse_address(candidate)
+        address = forwarded_address(candidate)
         if address is not None:
             return address
     return None

@@ -1,9 +1,10 @@
 """Settings from the environment (twelve-factor): every variable the README lists.
 A value that cannot be right stops the boot with a message saying so."""
 
-import ipaddress
 import re
 from urllib.parse import urlsplit
+
+from .addresses import NotAnAddress, parse_address, split_port
 
 LOOKUP_SOURCES = ("country", "asn", "hostname")
 
@@ -81,21 +82,17 @@ def parse_lookups(text: str | None) -> frozenset[str]:
 
 def parse_resolver(part: str) -> tuple[str, int]:
     """ "192.0.2.53", "192.0.2.53:5353", "2001:db8::53" or "[2001:db8::53]:5353"."""
-    host, port = part, "53"
-    if part.startswith("["):
-        host, _, rest = part[1:].partition("]")
-        port = rest.removeprefix(":") or "53"
-    elif part.count(":") == 1:
-        host, port = part.split(":")
+    host, port = split_port(part)
     try:
-        ipaddress.ip_address(host)
-    except ValueError:
+        address = parse_address(host)
+    except NotAnAddress:
         raise SettingError(
             f"DNS_RESOLVER takes IP addresses, each with an optional port, not {part!r}"
         ) from None
+    port = "53" if port is None else port
     if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise SettingError(f"DNS_RESOLVER: {port!r} is not a port, in {part!r}")
-    return host, int(port)
+    return str(address), int(port)
 
 
 def parse_resolvers(text: str) -> list[tuple[str, int]]:
@@ -116,18 +113,78 @@ def parse_timeout(text: str) -> float:
     return seconds
 
 
+# A host name as DNS has it: dot-separated labels of letters, digits and inner
+# hyphens (an internationalised name in its xn-- form).
+HOST_NAME = re.compile(
+    r"(?=.{1,253}\.?$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+    r"(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?",
+    re.IGNORECASE,
+)
+# http(s)://, a host name or IP literal (an IPv6 one in brackets), a port.
+SITE_URL = re.compile(r"(https?)://([^/?#@\s\[\]:]+|\[[^/?#@\s\]]+\])(?::(\d{1,5}))?/?")
+
+
 def parse_site_url(name: str, text: str) -> str | None:
     """IPV4_URL or IPV6_URL: the base URL of this same site under a single-stack
-    hostname, such as https://ipv4.example.com; without a trailing slash."""
-    text = text.strip().rstrip("/")
+    hostname, such as https://ipv4.example.com: http(s)://host[:port] and
+    nothing else, since it goes into the Content-Security-Policy header as it
+    is. Returned without a trailing slash."""
+    text = text.strip()
+    if not text:
+        return None
+    match = SITE_URL.fullmatch(text)
+    if match is None:
+        raise SettingError(
+            f"{name} must be http(s)://host[:port] and nothing else, not {text!r}"
+        )
+    scheme, host, port = match.groups()
+    if host.startswith("["):
+        raise SettingError(
+            f"{name}: Chromium refuses an IPv6 literal in a Content-Security-Policy, "
+            f"so the page could never reach {host}: use a host name"
+        )
+    try:
+        parse_address(host)
+    except NotAnAddress:
+        if not HOST_NAME.fullmatch(host) or host.replace(".", "").isdigit():
+            raise SettingError(f"{name}: {host!r} is not a host name") from None
+    if port is not None and not 0 < int(port) < 65536:
+        raise SettingError(f"{name}: {port!r} is not a port")
+    return text.rstrip("/")
+
+
+def parse_redis_url(text: str) -> str | None:
+    """REDIS_URL: redis://[user:password@]host[:port][/db], or rediss:// for TLS.
+    A wrong one is told without its password."""
+    text = text.strip()
     if not text:
         return None
     parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingError(f"{name} must be a URL such as https://host, not {text!r}")
-    if parts.query or parts.fragment or parts.username:
-        raise SettingError(f"{name} must be a base URL, without ?, # or a user")
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname or not port_ok:
+        shown = text.replace(parts.password, "***") if parts.password else text
+        raise SettingError(
+            "REDIS_URL must look like redis://[:password@]host[:port][/db], or "
+            f"rediss:// for TLS, not {shown!r}"
+        )
     return text
+
+
+TRUE, FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def parse_switch(name: str, text: str) -> bool:
+    """A setting that is on or off: 1, true, yes or on; 0, false, no, off or empty."""
+    value = text.strip().lower()
+    if value not in TRUE + FALSE:
+        raise SettingError(
+            f"{name} is on (1, true, yes, on) or off (0, false, no, off, empty), "
+            f"not {text!r}"
+        )
+    return value in TRUE
 
 
 def dual_stack_urls(environ) -> tuple[str | None, str | None]:
@@ -144,7 +201,9 @@ def settings_from_environment(environ) -> dict:
     return {
         "TRUSTED_PROXY_HOPS": trusted_proxy_hops(environ),
         # `make run` sets it so that edits to static/ show on reload.
-        "STATIC_AUTOREFRESH": bool(environ.get("STATIC_AUTOREFRESH")),
+        "STATIC_AUTOREFRESH": parse_switch(
+            "STATIC_AUTOREFRESH", environ.get("STATIC_AUTOREFRESH", "")
+        ),
         # Unset or empty: no limit.
         "RATE_LIMIT": parse_rate_limit(environ.get("RATE_LIMIT", "")) or None,
         # Lookups of other addresses: on unless set empty.
@@ -156,7 +215,7 @@ def settings_from_environment(environ) -> dict:
             environ.get("RATE_LIMIT_IPV6_PREFIX", "64")
         ),
         # Heroku Key-Value Store sets it; unset, each worker counts alone.
-        "REDIS_URL": environ.get("REDIS_URL", "").strip() or None,
+        "REDIS_URL": parse_redis_url(environ.get("REDIS_URL", "")),
         "LOOKUPS": parse_lookups(environ.get("LOOKUPS")),
         # Empty: the system's resolvers (/etc/resolv.conf).
         "DNS_RESOLVER": parse_resolvers(environ.get("DNS_RESOLVER", "")),

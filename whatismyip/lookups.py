@@ -20,8 +20,10 @@ import iptocc
 from flask import Flask, current_app
 from werkzeug.exceptions import BadRequest
 
-from .addresses import IPAddress, address_scope
+from .addresses import IPAddress, NotAnAddress, address_scope, parse_address
 
+# AS numbers are 32 bits (RFC 6793).
+MAX_ASN = 2**32 - 1
 # Each source and the fields it answers.
 SOURCE_FIELDS = {
     "country": ("country", "country_name"),
@@ -93,6 +95,8 @@ def parse_origin(records: list[str]) -> tuple[int, str] | None:
             asn = int(fields[0].split()[0])
             prefix = ipaddress.ip_network(fields[1], strict=False)
         except ValueError:
+            continue
+        if not 0 <= asn <= MAX_ASN:  # not an AS number, whatever the record says
             continue
         if best is None or prefix.prefixlen > best[1].prefixlen:
             best = (asn, prefix)
@@ -345,12 +349,9 @@ def _txt(record) -> str:
 def parse_lookup_address(text: str) -> IPAddress:
     """The address a visitor asked about, or a 400 that says what was wrong."""
     try:
-        address = ipaddress.ip_address(text.strip().strip("[]"))
-    except ValueError:
-        raise BadRequest(
-            f"{text!r} is not an IP address: give one like 8.8.8.8 or 2001:4860::8888."
-        ) from None
-    return getattr(address, "ipv4_mapped", None) or address
+        return parse_address(text)
+    except NotAnAddress as error:
+        raise BadRequest(str(error)) from None
 
 
 def init_app(app: Flask) -> None:

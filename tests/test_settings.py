@@ -1,0 +1,81 @@
+"""Every setting through its bad values: each stops the boot with one line that
+names the setting and says what it takes (and never repeats a password)."""
+
+import pytest
+
+from whatismyip.config import SettingError, settings_from_environment
+
+GOOD_URLS = {"IPV4_URL": "https://ipv4.example.com", "IPV6_URL": "https://v6.example"}
+
+BAD = [
+    ("TRUSTED_PROXY_HOPS", "two", "TRUSTED_PROXY_HOPS must be a whole number"),
+    ("TRUSTED_PROXY_HOPS", "²", "TRUSTED_PROXY_HOPS must be a whole number"),
+    ("TRUSTED_PROXY_HOPS", "50", "TRUSTED_PROXY_HOPS must be a whole number"),
+    ("TRUSTED_PROXY_HOPS", "-1", "TRUSTED_PROXY_HOPS must be a whole number"),
+    ("STATIC_AUTOREFRESH", "maybe", "STATIC_AUTOREFRESH is on (1, true"),
+    ("RATE_LIMIT", "lots", "RATE_LIMIT must look like 60/minute"),
+    ("RATE_LIMIT", "0/minute", "RATE_LIMIT must look like 60/minute"),
+    ("RATE_LIMIT", "10 per 0 seconds", "RATE_LIMIT must look like 60/minute"),
+    ("LOOKUP_RATE_LIMIT", "0/minute", "LOOKUP_RATE_LIMIT must look like"),
+    ("RATE_LIMIT_IPV6_PREFIX", "16", "RATE_LIMIT_IPV6_PREFIX must be a prefix"),
+    ("REDIS_URL", "localhost:6379", "REDIS_URL must look like redis://"),
+    ("REDIS_URL", "http://cache.example", "REDIS_URL must look like redis://"),
+    ("REDIS_URL", "redis://:hunter2@cache.example:port", "REDIS_URL must look like"),
+    ("REDIS_URL", "redis://:hunter2@/0", "REDIS_URL must look like"),
+    ("LOOKUPS", "country,weather", "LOOKUPS takes country, asn and hostname"),
+    ("DNS_RESOLVER", "dns.example", "DNS_RESOLVER takes IP addresses"),
+    ("DNS_RESOLVER", "fe80::53%eth0", "DNS_RESOLVER takes IP addresses"),
+    ("DNS_RESOLVER", "192.0.2.53:70000", "DNS_RESOLVER: '70000' is not a port"),
+    ("DNS_RESOLVER", "192.0.2.53:５３", "is not a port"),
+    ("LOOKUP_TIMEOUT", "0", "LOOKUP_TIMEOUT must be seconds"),
+    ("LOOKUP_TIMEOUT", "60", "LOOKUP_TIMEOUT must be seconds"),
+    ("LOOKUP_TIMEOUT", "nan", "LOOKUP_TIMEOUT must be seconds"),
+    ("IPV4_URL", "https://a.example;script-src *", "IPV4_URL must be http(s)://host"),
+    ("IPV4_URL", "https://a.example/path", "IPV4_URL must be http(s)://host"),
+    ("IPV4_URL", "https://a.example?q=1", "IPV4_URL must be http(s)://host"),
+    ("IPV4_URL", "https://user@a.example", "IPV4_URL must be http(s)://host"),
+    ("IPV4_URL", "ftp://a.example", "IPV4_URL must be http(s)://host"),
+    ("IPV4_URL", "a.example", "IPV4_URL must be http(s)://host"),
+    ("IPV4_URL", "https://-a.example", "IPV4_URL: '-a.example' is not a host name"),
+    ("IPV4_URL", "https://a.example:99999", "IPV4_URL: '99999' is not a port"),
+    ("IPV6_URL", "http://[::1]:5058", "IPV6_URL: Chromium refuses an IPv6 literal"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "message"), BAD)
+def test_a_bad_setting_is_one_line_that_names_it(name, value, message):
+    environ = {**GOOD_URLS, name: value}
+    with pytest.raises(SettingError) as refused:
+        settings_from_environment(environ)
+    said = str(refused.value)
+    assert said.startswith(name)
+    assert message in said
+    assert "\n" not in said
+    assert "hunter2" not in said
+
+
+@pytest.mark.parametrize(
+    ("value", "on"),
+    [("", False), ("0", False), ("off", False), ("No", False), ("1", True)]
+    + [("true", True), ("YES", True), (" on ", True)],
+)
+def test_switches_read_the_usual_spellings(value, on):
+    settings = settings_from_environment({"STATIC_AUTOREFRESH": value})
+    assert settings["STATIC_AUTOREFRESH"] is on
+
+
+def test_good_values_pass_as_given():
+    settings = settings_from_environment(
+        {
+            "IPV4_URL": "http://127.0.0.1:5058/",  # an IPv4 literal works in Chromium
+            "IPV6_URL": "https://v6.example:8443",
+            "REDIS_URL": "rediss://:secret@cache.example:6380/0",
+            "DNS_RESOLVER": "[2001:db8::53]:5353, 192.0.2.53",
+            "TRUSTED_PROXY_HOPS": "5",
+        }
+    )
+    assert settings["IPV4_URL"] == "http://127.0.0.1:5058"
+    assert settings["IPV6_URL"] == "https://v6.example:8443"
+    assert settings["REDIS_URL"] == "rediss://:secret@cache.example:6380/0"
+    assert settings["DNS_RESOLVER"] == [("2001:db8::53", 5353), ("192.0.2.53", 53)]
+    assert settings["TRUSTED_PROXY_HOPS"] == 5
