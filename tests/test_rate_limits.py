@@ -546,3 +546,21 @@ def test_a_burst_on_a_small_redis_plan_still_counts_exactly(start_server, tmp_pa
     for dyno in dynos:
         assert "Rate limit storage" not in dyno.log()
         assert "Traceback" not in dyno.log()
+
+
+def test_several_windows_in_redis_each_hold(shared_redis):
+    counts = Limiter("ratelimit", "2/second;3/minute", RedisStore(shared_redis.url))
+    client = next(CLIENTS)
+    first = [counts.hit(client, time.monotonic()) for _ in range(3)]
+    assert [decision.allowed for decision in first] == [True, True, False]
+    assert (first[2].limit, first[2].remaining) == (2, 0)  # the second's window
+    assert 0 < first[2].reset_after <= 1
+    third = wait_for(
+        lambda: (decision := counts.hit(client, time.monotonic())).allowed and decision,
+        timeout=5,
+        what="the second's window moved on",
+    )
+    assert (third.limit, third.remaining) == (3, 0)  # now the minute's is tighter
+    refused = counts.hit(client, time.monotonic())
+    assert (refused.allowed, refused.limit) == (False, 3)
+    assert 55 < refused.reset_after <= 60
