@@ -7,6 +7,7 @@ import socket
 from urllib.parse import quote, urlsplit
 
 import pytest
+import requests
 from screenshots import (
     CHROMIUM,
     DESKTOP,
@@ -20,7 +21,7 @@ from screenshots import (
 
 from serving import free_port
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 if not CHROMIUM:
     if os.environ.get("CI"):
@@ -256,6 +257,26 @@ def test_without_ipv6_the_page_says_so_within_seconds(
             assert visit.errors == []
         finally:
             browser.close()
+
+
+def test_an_ipv4_literal_in_ipv4_url_works_in_chromium(playwright, start_server):
+    """The settings accept an IPv4 literal (and refuse an IPv6 one) because
+    Chromium takes the first in a Content-Security-Policy and drops the second."""
+    port = free_port()
+    urls, switches = dual_stack_names(port)
+    urls["IPV4_URL"] = f"http://127.0.0.1:{port}"
+    server = start_server(port=port, **urls)
+    browser = launch(playwright, *switches)
+    try:
+        visit = Visit(browser, urls["IPV6_URL"], viewport=DESKTOP)
+        page = visit.open("/")
+        expect(page.locator("#ipv4")).to_have_text("127.0.0.1")
+        expect(page.locator("#ipv6")).to_have_text("::1")
+        assert visit.errors == []  # no fetch refused by the page's policy
+        policy = requests.get(server.url, timeout=10).headers["Content-Security-Policy"]
+        assert f"connect-src 'self' http://127.0.0.1:{port} " in policy
+    finally:
+        browser.close()
 
 
 def test_the_readme_picture_of_both_addresses(playwright, dual_stack, tmp_path):
