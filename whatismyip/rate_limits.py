@@ -486,14 +486,20 @@ def init_app(app: Flask) -> None:
         endpoint = request.endpoint
         if endpoint in UNLIMITED_ENDPOINTS or request.method == "OPTIONS":
             return
+        applying = [
+            limiter
+            for limiter in (
+                everything,
+                lookups if endpoint in LOOKUP_ENDPOINTS else None,
+            )
+            if limiter is not None
+        ]
+        if not applying:
+            return
         scope = client_key(visitor.address(), ipv6_prefix)
         now = time.monotonic()
         shown = None
-        for limiter in (everything, lookups):
-            if limiter is None or (
-                limiter is lookups and endpoint not in LOOKUP_ENDPOINTS
-            ):
-                continue
+        for limiter in applying:
             decision = limiter.hit(scope, now)
             # The answer tells of the tighter allowance, or of the one refusing.
             if shown is None or decision.remaining < shown.remaining:
