@@ -7,7 +7,7 @@ LOCK := $(BIN)/pip-compile --quiet --strip-extras --no-header --no-emit-index-ur
 # The Procfile's web line, run exactly as a dyno runs it.
 WEB := $(shell sed -n 's/^web:[[:space:]]*//p' Procfile)
 
-.PHONY: run test lint format check lock upgrade bench bench-workers profile screenshots clean
+.PHONY: run test lint format check lock upgrade bench bench-workers profile screenshots mutants clean
 
 $(VENV)/.site: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,17 @@ profile: $(VENV)/.dev
 # Chromium, and fonts-noto-color-emoji for the flag).
 screenshots: $(VENV)/.dev
 	$(BIN)/python tests/screenshots.py
+
+# Mutation testing, slow and not part of `make test`: mutmut changes one line
+# of the package at a time and runs the tests that cover it (docs/mutants.md).
+# It works in a private copy of the tree, whose path it prints, so that
+# `mutmut show NAME` can be run there.
+mutants: $(VENV)/.dev
+	@copy=$$(mktemp -d) && git ls-files -z | xargs -0 cp --parents -t "$$copy" \
+	  && ln -s "$(CURDIR)/$(VENV)" "$$copy/$(VENV)" && cd "$$copy" \
+	  && echo "mutating a copy in $$copy" \
+	  && $(BIN)/mutmut run --max-children 2 | tr '\r' '\n' | grep -v '^ *$$' | tail -n 3 \
+	  && $(BIN)/mutmut results
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -2,6 +2,7 @@
 needs no server; and the site booted from its Procfile, for what does."""
 
 import os
+import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,6 +24,27 @@ BROWSER = {
     "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
 }
 CURL = {"User-Agent": "curl/8.5.0", "Accept": "*/*"}
+
+
+def pytest_collection_modifyitems(items):
+    """Marks every test that boots the Procfile's web line, besides the modules
+    that only do (`make mutants` runs the rest, since a mutant is switched on
+    within the test's own process)."""
+    for item in items:
+        if "start_server" in item.fixturenames:
+            item.add_marker(pytest.mark.server)
+
+
+@pytest.fixture(autouse=True)
+def empty_caches():
+    """Each test starts with the package's per-worker caches empty, as a new
+    worker does: no test leans on what another left, and `make mutants` sees
+    every test that reaches a cached function, not only the first."""
+    for name, module in list(sys.modules.items()):
+        if name.startswith("whatismyip"):
+            for value in vars(module).values():
+                if hasattr(type(value), "cache_clear"):  # functools' caches
+                    value.cache_clear()
 
 
 @pytest.fixture(scope="session")

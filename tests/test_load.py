@@ -8,9 +8,13 @@ import threading
 import time
 from collections import Counter
 
+import pytest
 import requests
 
 from serving import listen_queues, wait_for
+
+# Every test here boots the Procfile's web line.
+pytestmark = pytest.mark.server
 
 HALF_A_REQUEST = b"GET /api HTTP/1.1\r\nHost: slow.example\r\nUser-Agent: slow\r\n"
 

@@ -301,6 +301,14 @@ def test_query_args(query_string, expected):
         ("*/*, application/json", "", "json"),
         ("*/*, text/plain", FIREFOX, "text"),
         ("application/json;q=0, */*", "", "html"),
+        # The most specific range decides a type's quality, wherever it stands.
+        ("*/*, text/*;q=0.5", FIREFOX, "json"),
+        ("*, text/*;q=0.5", FIREFOX, "json"),
+        ("text/*, text/plain;q=0.1", CURL, "html"),
+        # Of two ranges as specific as each other, the higher quality counts.
+        ("text/html;q=0.2, text/html;q=0.8, application/json;q=0.5", "", "html"),
+        # A range for another type lends nobody its quality.
+        ("image/png, application/json;q=0.5", FIREFOX, "json"),
         # Nothing acceptable, or nonsense: fall back to what the client is.
         ("image/png", "", "html"),
         ("image/png", CURL, "text"),

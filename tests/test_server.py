@@ -15,6 +15,9 @@ from conftest import CURL
 from router import Router
 from serving import BIN, ROOT, Server, send_raw, status_of, wait_for
 
+# Every test here boots the Procfile's web line.
+pytestmark = pytest.mark.server
+
 JSON_ROUTES = ["/api", "/api/ip", "/api/args", "/api/headers", "/get_my_ip/"]
 
 
