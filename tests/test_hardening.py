@@ -172,14 +172,30 @@ def test_the_api_allows_cross_origin_reads_without_credentials(client, path):
     )
     assert preflight.status_code in (200, 204)
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"
-    assert "GET" in preflight.headers["Access-Control-Allow-Methods"]
+    assert preflight.headers["Access-Control-Allow-Methods"] == "GET, HEAD, OPTIONS"
+    assert preflight.headers["Access-Control-Max-Age"] == "86400"
     assert preflight.headers["Access-Control-Allow-Headers"] == "x-custom, content-type"
     assert "Access-Control-Allow-Credentials" not in preflight.headers
+    bare = client.options(
+        path, headers={**origin, "Access-Control-Request-Method": "GET"}
+    )
+    assert "Access-Control-Allow-Headers" not in bare.headers  # none asked for
+    assert bare.headers["Access-Control-Max-Age"] == "86400"
 
 
 def test_pages_are_not_open_to_cross_origin_reads(client):
     response = client.get("/", headers={"Origin": "https://x.example"})
     assert "Access-Control-Allow-Origin" not in response.headers
+    preflight = client.options(
+        "/",
+        headers={
+            "Origin": "https://x.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-custom",
+        },
+    )
+    for name in ("Allow-Origin", "Allow-Methods", "Allow-Headers", "Max-Age"):
+        assert f"Access-Control-{name}" not in preflight.headers
 
 
 # --- Hostile input --------------------------------------------------------------

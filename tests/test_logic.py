@@ -22,6 +22,7 @@ from whatismyip.addresses import (
     client_address,
     forwarded_scheme,
     parse_address,
+    shown,
     split_port,
 )
 from whatismyip.config import SettingError, dual_stack_urls, trusted_proxy_hops
@@ -128,6 +129,12 @@ def test_the_address_parser_says_what_is_wrong(text, reason):
     assert len(said) < 200  # a long text is cut short
 
 
+def test_what_someone_sent_is_quoted_and_cut_to_sixty_characters():
+    assert shown("a" * 60) == repr("a" * 60)
+    assert shown("a" * 61) == repr("a" * 60 + "…")
+    assert shown("x\r\ny") == "'x\\r\\ny'"
+
+
 @pytest.mark.parametrize(
     ("text", "parts"),
     [
@@ -153,6 +160,8 @@ def test_client_address_is_none_when_nothing_is_an_address():
         ("http", 1, "http"),
         ("HTTPS", 1, "https"),
         ("http, https", 1, "https"),  # the rightmost is the trusted router's
+        ("http, http, https", 1, "https"),
+        ("https,http", 1, "http"),
         ("https, http", 1, "http"),
         ("https", 0, "http"),  # no trusted proxy: the connection's own
         ("", 1, "http"),
