@@ -29,9 +29,6 @@ def shown(text: str) -> str:
     return repr(text[:60] + ("…" if len(text) > 60 else ""))
 
 
-# Each request names its peer and a proxy's entry: the same few strings from a
-# worker's recent clients, parsed once each (bounded) rather than every time.
-@lru_cache(maxsize=4096)
 def parse_address(text: str) -> IPAddress:
     """The site's one address parser: an IPv4 or IPv6 address, an IPv6 one
     optionally in brackets; an IPv4-mapped IPv6 address is the IPv4 address it
@@ -59,6 +56,9 @@ def parse_address(text: str) -> IPAddress:
     return getattr(address, "ipv4_mapped", None) or address
 
 
+# Each request names its peer and a proxy's entry: the same few strings from a
+# worker's recent clients, read once each (bounded) rather than every time.
+@lru_cache(maxsize=4096)
 def forwarded_address(entry: str) -> IPAddress | None:
     """The address in an X-Forwarded-For entry or a socket peer (a port after it,
     as some proxies add, is dropped), or None."""
