@@ -2,15 +2,32 @@
 PORT ?= 5000
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
-PYTHON ?= python3
+# The Python the site runs on Heroku, from .python-version (the pins are made
+# for it): python3.13 on the PATH, else pyenv's (which reads .python-version),
+# else python3 if it is that version. PYTHON=… names one outright.
+PYTHON_VERSION := $(shell cat .python-version)
+IS_PYTHON_VERSION := -c 'import sys; sys.exit(f"{sys.version_info[0]}.{sys.version_info[1]}" != "$(PYTHON_VERSION)")'
+ifndef PYTHON
+PYTHON := $(shell for python in python$(PYTHON_VERSION) "$$(pyenv which python 2>/dev/null)" python3; do \
+  "$$python" $(IS_PYTHON_VERSION) 2>/dev/null && command -v "$$python" && break; done)
+endif
 LOCK := $(BIN)/pip-compile --quiet --strip-extras --no-header --no-emit-index-url --no-emit-find-links
 # The Procfile's web line, run exactly as a dyno runs it.
 WEB := $(shell sed -n 's/^web:[[:space:]]*//p' Procfile)
 
 .PHONY: run test lint format check lock upgrade bench bench-workers profile screenshots mutants clean
 
-$(VENV)/.site: requirements.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# A .venv made with another Python (or by an older Makefile) is made again.
+$(VENV)/.python-$(PYTHON_VERSION):
+	@"$(PYTHON)" $(IS_PYTHON_VERSION) 2>/dev/null || { echo "make needs Python \
+	$(PYTHON_VERSION) (.python-version, as on Heroku)$(if $(PYTHON),; $(PYTHON) is not it,; none was found). \
+	Install it (apt install python$(PYTHON_VERSION), brew install python@$(PYTHON_VERSION) or \
+	pyenv install $(PYTHON_VERSION)) or name it: make PYTHON=/path/to/python$(PYTHON_VERSION)" >&2; exit 1; }
+	rm -rf $(VENV)
+	"$(PYTHON)" -m venv $(VENV)
+	touch $@
+
+$(VENV)/.site: requirements.txt $(VENV)/.python-$(PYTHON_VERSION)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 

@@ -2,6 +2,7 @@
 import contextlib
 import os
 import re
+import signal
 
 import gevent
 from gunicorn.glogging import Logger
@@ -43,6 +44,13 @@ def pre_request(worker, req):
     if sum(name == FORWARDED_FOR for name, _ in headers) > 1:
         first = next(i for i, (name, _) in enumerate(headers) if name == FORWARDED_FOR)
         headers.append(headers.pop(first))
+
+
+# Ctrl-C in a terminal signals every process of the group, workers too; the
+# master then tells each worker to stop as well, and a worker stopped twice
+# printed a traceback as it exited. Only the master answers Ctrl-C.
+def post_worker_init(worker):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # The router drops idle connections after 90 s; closing them first ourselves
@@ -113,6 +121,15 @@ def write_line(line: bytes):
             os.write(STDERR, f"Access log line lost: {error.strerror}\n".encode())
 
 
+def body_bytes(resp, req, status: str) -> int:
+    """The body's bytes sent. gunicorn counts what it writes, but not a file it
+    hands to sendfile (whitenoise's static files): that body's length is the
+    Content-Length it announced, unless the answer has no body (HEAD, 304)."""
+    if resp.sent or req.method == "HEAD" or status in ("204", "304"):
+        return resp.sent
+    return resp.response_length or 0
+
+
 class RequestLog(Logger):
     """The access line from its five fields, written to stdout in one write: no
     formatter (gunicorn's maps every header and environ variable first) and no
@@ -128,7 +145,7 @@ class RequestLog(Logger):
             line = (
                 f'{request_id(environ)} "{log_safe(req.method)} '
                 f'{log_safe(req.path)[:PATH_IN_LOG]} HTTP/{major}.{minor}" '
-                f"{status} {resp.sent} {milliseconds}ms\n"
+                f"{status} {body_bytes(resp, req, status)} {milliseconds}ms\n"
             )
             write_line(line.encode())
 

@@ -77,27 +77,47 @@ if (form) {
 }
 
 // Both addresses: this site under a hostname with only an A record, and one with
-// only AAAA. A family the network lacks fails or hangs; say so within seconds.
+// only AAAA. A family the network lacks fails or hangs; say so within seconds,
+// and say so differently when the site answered but refused.
 const families = document.querySelector(".families");
 if (families) {
   const FAMILY_TIMEOUT_MS = 4000;
+
+  const refusal = (family, response) => {
+    if (response.status === 429) {
+      const wait = response.headers.get("Retry-After");
+      return `Not checked: too many requests from this network just now${wait ? `; try again in ${wait} seconds` : ""}.`;
+    }
+    return `Not checked: the site answered ${response.status} over IPv${family}; try again later.`;
+  };
+
   for (const family of ["4", "6"]) {
     const shown = document.getElementById(`ipv${family}`);
     const copy = families.querySelector(`button[data-copy="ipv${family}"]`);
+    const unavailable = (message) => {
+      shown.textContent = message;
+      shown.classList.add("unavailable");
+    };
     shown.textContent = "Checking…";
     fetch(families.dataset[`ipv${family}Url`], {
       cache: "no-store",
       credentials: "omit",
       signal: AbortSignal.timeout(FAMILY_TIMEOUT_MS),
     })
-      .then((response) => (response.ok ? response.json() : Promise.reject(response.status)))
-      .then(({ ip }) => {
-        shown.textContent = ip;
+      .then(async (response) => {
+        if (!response.ok) {
+          unavailable(refusal(family, response));
+          return;
+        }
+        shown.textContent = (await response.json()).ip;
         copy.hidden = false;
       })
-      .catch(() => {
-        shown.textContent = `Not available: no IPv${family} connection from this network.`;
-        shown.classList.add("unavailable");
+      .catch((error) => {
+        unavailable(
+          error.name === "TimeoutError"
+            ? `Not available: no answer over IPv${family} within ${FAMILY_TIMEOUT_MS / 1000} seconds; this network's IPv${family} may be missing or broken.`
+            : `Not available: no IPv${family} connection from this network.`,
+        );
       });
   }
 }

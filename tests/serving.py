@@ -154,10 +154,11 @@ class Server:
         }
         return built & self.workers()
 
-    def terminate(self) -> float:
-        """SIGTERM to every process, as Heroku does; seconds until all have exited."""
+    def terminate(self, sent: signal.Signals = signal.SIGTERM) -> float:
+        """SIGTERM to every process, as Heroku does (or SIGINT, as Ctrl-C in a
+        terminal does); seconds until all have exited."""
         began = time.monotonic()
-        os.killpg(self.process.pid, signal.SIGTERM)
+        os.killpg(self.process.pid, sent)
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:

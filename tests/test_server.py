@@ -5,6 +5,7 @@ import http.client
 import json
 import re
 import shutil
+import signal
 import subprocess
 from urllib.parse import urlsplit
 
@@ -259,6 +260,18 @@ def test_access_log_has_the_request_id_and_no_query_string(heroku, dyno):
     assert len(request_id) == 36  # the router's UUID
 
 
+def test_the_log_counts_a_static_files_bytes_and_none_for_head(dyno):
+    page = requests.get(dyno.url + "/", headers={"Accept": "text/html"}, timeout=10)
+    script = re.search(r'src="(/static/app\.[0-9a-f]+\.js)"', page.text)[1]
+    plain = {"Accept-Encoding": "identity"}  # the file as it is, not compressed
+    size = len(requests.get(dyno.url + script, headers=plain, timeout=10).content)
+    requests.head(dyno.url + script, headers=plain, timeout=10)
+    logged = f'"GET {script} HTTP/1.1" 200 {size} '
+    wait_for(lambda: access_lines(dyno, logged), what="the file's bytes logged")
+    head = f'"HEAD {script} HTTP/1.1" 200 0 '
+    wait_for(lambda: access_lines(dyno, head), what="no bytes for HEAD")
+
+
 def test_a_long_path_is_logged_cut_to_its_first_kilobyte(dyno):
     path = "/" + "a" * 3000
     assert requests.get(dyno.url + path, timeout=10).status_code == 404
@@ -294,6 +307,11 @@ def test_deploy_check_passes(request, where):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAIL" not in result.stdout
     assert "all checks passed" in result.stdout
+    # Loopback is not claimed to be public: that check does not apply here.
+    assert "ok   the reported IP is public" not in result.stdout
+    assert "skip the reported IP is public, not the router's: 127.0.0.1 is " in (
+        result.stdout
+    )
 
 
 def test_deploy_check_catches_a_dyno_reachable_without_the_router(dyno):
@@ -315,3 +333,16 @@ def test_sigterm_stops_the_site_well_inside_herokus_window(start_server):
     assert server.process.returncode == 0
     assert took < 10, f"took {took:.1f} s; Heroku sends SIGKILL at 30 s"
     assert "Shutting down: Master" in server.log()
+
+
+def test_ctrl_c_stops_make_run_quietly(start_server):
+    """Ctrl-C reaches every process of the terminal's group, as SIGINT."""
+    server = start_server(WEB_CONCURRENCY="2")
+    wait_for(lambda: len(server.booted_workers()) == 2, what="both workers booted")
+    requests.get(server.url + "/ip", timeout=5)
+    server.terminate(signal.SIGINT)
+    assert server.process.returncode == 0
+    log = server.log()
+    assert "Shutting down: Master" in log
+    assert "Traceback" not in log
+    assert "Exception ignored" not in log

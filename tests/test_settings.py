@@ -1,10 +1,14 @@
 """Every setting through its bad values: each stops the boot with one line that
 names the setting and says what it takes (and never repeats a password)."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from whatismyip.config import SettingError, settings_from_environment
 
+ROOT = Path(__file__).resolve().parent.parent
 GOOD_URLS = {"IPV4_URL": "https://ipv4.example.com", "IPV6_URL": "https://v6.example"}
 
 BAD = [
@@ -79,3 +83,27 @@ def test_good_values_pass_as_given():
     assert settings["REDIS_URL"] == "rediss://:secret@cache.example:6380/0"
     assert settings["DNS_RESOLVER"] == [("2001:db8::53", 5353), ("192.0.2.53", 53)]
     assert settings["TRUSTED_PROXY_HOPS"] == 5
+
+
+def test_app_json_offers_every_operator_setting_and_its_defaults_boot():
+    """Heroku's Deploy form shows app.json's settings with their values filled
+    in: each must be one the site reads, and the form as given must boot with
+    the same settings as no form at all."""
+    form = json.loads((ROOT / "app.json").read_text())["env"]
+    operator_settings = set(settings_from_environment({})) - {
+        "STATIC_AUTOREFRESH"  # for `make run`, never for a dyno
+    }
+    assert set(form) == operator_settings
+    filled_in = {
+        name: field["value"] for name, field in form.items() if "value" in field
+    }
+    assert settings_from_environment(filled_in) == settings_from_environment({})
+
+
+@pytest.mark.parametrize("value", ["all", " ALL "])
+def test_all_lookups_can_be_written_out(value):
+    assert settings_from_environment({"LOOKUPS": value})["LOOKUPS"] == {
+        "country",
+        "asn",
+        "hostname",
+    }

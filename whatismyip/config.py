@@ -67,9 +67,10 @@ def parse_ipv6_prefix(text: str) -> int:
 
 
 def parse_lookups(text: str | None) -> frozenset[str]:
-    """LOOKUPS: a comma-separated choice of country, asn and hostname. Unset means
-    all three; empty (or "none") means none."""
-    if text is None:
+    """LOOKUPS: a comma-separated choice of country, asn and hostname. Unset (or
+    "all", which a form can hold where "unset" it cannot) means all three;
+    empty (or "none") means none."""
+    if text is None or text.strip().lower() == "all":
         return frozenset(LOOKUP_SOURCES)
     chosen = {part.strip().lower() for part in text.split(",")} - {"", "none"}
     unknown = chosen - set(LOOKUP_SOURCES)
