@@ -281,7 +281,15 @@ def test_query_args(query_string, expected):
         (FIREFOX_ACCEPT, FIREFOX, "html"),
         (CHROME_ACCEPT, CHROME, "html"),
         ("", FIREFOX, "html"),
-        ("*/*", "python-requests/2.32.3", "html"),
+        ("*/*", FIREFOX, "html"),
+        ("text/*", FIREFOX, "html"),
+        # Scripts never get HTML they did not name: text, or JSON if they ask.
+        ("*/*", "python-requests/2.32.3", "text"),
+        ("", "Go-http-client/1.1", "text"),
+        ("", "", "text"),
+        ("text/*", "", "text"),
+        ("*/*, text/plain;q=0.5", "okhttp/4.12.0", "json"),
+        ("text/html", "python-requests/2.32.3", "html"),
         # Command-line clients get the bare address, unless they ask otherwise.
         ("*/*", CURL, "text"),
         ("", CURL, "text"),
@@ -303,27 +311,33 @@ def test_query_args(query_string, expected):
         ("text/plain;q=0.5, application/json;q=0.9", "", "json"),
         ("application/json;charset=UTF-8;q=0.9, text/plain;q=0.5", "", "json"),
         ("text/html;q=0.1, text/plain", "", "text"),
-        ("text/*", "", "html"),
-        ("text/*, text/plain;q=0", "", "html"),
+        ("text/*, text/plain;q=0", FIREFOX, "html"),
         ("*/*;q=0.1, application/json", "", "json"),
         # A named type beats a wildcard of the same quality.
         ("*/*, application/json", "", "json"),
         ("*/*, text/plain", FIREFOX, "text"),
-        ("application/json;q=0, */*", "", "html"),
+        ("application/json;q=0, */*", FIREFOX, "html"),
+        ("application/json;q=0, */*", "", "text"),
         # The most specific range decides a type's quality, wherever it stands.
         ("*/*, text/*;q=0.5", FIREFOX, "json"),
         ("*, text/*;q=0.5", FIREFOX, "json"),
-        ("text/*, text/plain;q=0.1", CURL, "html"),
+        ("text/*, text/plain;q=0.1", FIREFOX, "html"),
+        ("text/*, text/plain;q=0.1", CURL, "text"),
         # Of two ranges as specific as each other, the higher quality counts.
         ("text/html;q=0.2, text/html;q=0.8, application/json;q=0.5", "", "html"),
         # A range for another type lends nobody its quality.
         ("image/png, application/json;q=0.5", FIREFOX, "json"),
         # Nothing acceptable, or nonsense: fall back to what the client is.
-        ("image/png", "", "html"),
+        ("image/png", FIREFOX, "html"),
+        ("image/png", "", "text"),
         ("image/png", CURL, "text"),
-        ("garbage;;;q=abc, ,,", "", "html"),
+        ("garbage;;;q=abc, ,,", FIREFOX, "html"),
+        ("garbage;;;q=abc, ,,", "", "text"),
         ("text/html;q=2", CURL, "text"),
-        ("application/json;q=0", "", "html"),
+        ("application/json;q=0", FIREFOX, "html"),
+        ("application/json;q=0", "", "text"),
+        # PowerShell's User-Agent begins like a browser's.
+        ("*/*", POWERSHELL, "text"),
     ],
 )
 def test_choose_format(accept, user_agent, expected):

@@ -85,6 +85,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.config.from_mapping(settings_from_environment(os.environ))
     app.config.from_mapping(config or {})
     app.json = ReadableJSON(app)
+    app.url_map.converters["address"] = lookups.AddressConverter
     app.register_blueprint(api)
     app.register_blueprint(pages)
     link_the_pages(app)

@@ -19,6 +19,7 @@ import dns.reversename
 import iptocc
 from flask import Flask, current_app
 from werkzeug.exceptions import BadRequest
+from werkzeug.routing import BaseConverter, ValidationError
 
 from .addresses import IPAddress, NotAnAddress, address_scope, parse_address
 
@@ -198,40 +199,63 @@ class Lookups:
         could not be asked or did not answer within the time limit (a null field
         not listed there is known to be empty). Only the `wanted` sources are
         asked; the country never waits for DNS."""
+        return self.facts_of_many([address], own, wanted)[0]
+
+    def facts_of_many(
+        self, addresses: list, own: bool, wanted=SOURCE_FIELDS, patient=False
+    ) -> list[dict]:
+        """facts() for each address, asked concurrently, all within one time
+        limit. A `patient` caller (a batch) waits for room in the budget until
+        that limit, where a single question finding none is answered at once."""
+        deadline = time.monotonic() + self.timeout
+        started = [
+            self._start(address, own, wanted, deadline, patient)
+            for address in addresses
+        ]
+        questions = [q for _, _, asking in started for q in asking.values()]
+        if questions:
+            wait(questions, timeout=max(0.0, deadline - time.monotonic()))
+        return [self._finish(*parts) for parts in started]
+
+    def _start(self, address, own: bool, wanted, deadline: float, patient: bool):
+        """What is known at once, the sources missing, and the questions asked."""
         if address_scope(address) != "public":
-            return NO_FACTS
+            return NO_FACTS, (), {}
         answer = dict(NO_FACTS)
-        missing = set()
+        missing = []
         if "country" in wanted:
             if "country" in self.sources:
                 answer.update(country_facts(iptocc.country_code(str(address))))
             else:
-                missing.add("country")
-        now = time.monotonic()
+                missing.append("country")
         asking = {}
+        now = time.monotonic()
         for source in DNS_SOURCES:
             if source not in wanted:
                 continue
             if source not in self.sources:
-                missing.add(source)
+                missing.append(source)
             elif (found := self._cached(source, address, now)) is not None:
                 answer.update(found)
-            elif (question := self._ask(source, address, own, now)) is not None:
+            elif question := self._ask(source, address, own, now, deadline, patient):
                 asking[source] = question
             else:
-                missing.add(source)
-        if asking:
-            wait(asking.values(), timeout=self.timeout)
-        fields = []
+                missing.append(source)
+        return answer, missing, asking
+
+    @staticmethod
+    def _finish(answer: dict, missing, asking: dict) -> dict:
+        """The answer once its questions are answered, or the time is up."""
+        if answer is NO_FACTS:
+            return NO_FACTS
+        fields = [field for source in missing for field in SOURCE_FIELDS[source]]
         for source, question in asking.items():
             if question.done() and question.exception() is None:
                 found, unanswered = question.result()
                 answer.update(found)
                 fields += unanswered
             else:
-                missing.add(source)
-        for source in missing:
-            fields += SOURCE_FIELDS[source]
+                fields += SOURCE_FIELDS[source]
         answer["unavailable"] = [field for field in FIELDS if field in fields]
         return answer
 
@@ -252,20 +276,32 @@ class Lookups:
             self.cache.move_to_end(key)
             return cached[1]
 
-    def _ask(self, source: str, address: IPAddress, own: bool, now: float):
+    def _ask(self, source, address, own: bool, now: float, deadline, patient):
         """The question in flight for this address, joined; else a new one if
-        the resolver is answering and the budget has room; else None."""
+        the resolver is answering and the budget has room (or, for a `patient`
+        caller, comes to have room before the deadline); else None."""
         key = (source, address)
+        room = self.room[own]
         with self.lock:
             question = self.asking.get(key)
-            if question is not None:
+            if question is not None or self.breaker.is_open(now):
                 return question
-            room = self.room[own]
-            if self.breaker.is_open(now) or not room.acquire(blocking=False):
-                return None
-            question = self.asking[key] = self.pool.submit(
-                self._answer, source, address, now + self.timeout, room
-            )
+            if room.acquire(blocking=False):
+                question = self.asking[key] = self.pool.submit(
+                    self._answer, source, address, deadline, room
+                )
+                return question
+        wait_for_room = max(0.0, deadline - time.monotonic())
+        if not patient or not room.acquire(timeout=wait_for_room):
+            return None
+        with self.lock:
+            question = self.asking.get(key)
+            if question is None:
+                question = self.asking[key] = self.pool.submit(
+                    self._answer, source, address, deadline, room
+                )
+                return question
+        room.release()  # asked meanwhile: that question answers this one too
         return question
 
     def _answer(self, source: str, address: IPAddress, deadline: float, room):
@@ -354,6 +390,22 @@ def parse_lookup_address(text: str) -> IPAddress:
         raise BadRequest(str(error)) from None
 
 
+class AddressConverter(BaseConverter):
+    """`<address:…>` in a route: a path segment that parses as an IP address
+    (ipinfo.io's /8.8.8.8); anything else leaves the route unmatched, a 404."""
+
+    regex = r"[0-9A-Fa-f:.]+"
+
+    def to_python(self, value: str) -> IPAddress:
+        try:
+            return parse_address(value)
+        except NotAnAddress:
+            raise ValidationError from None
+
+    def to_url(self, value) -> str:
+        return str(value)
+
+
 def init_app(app: Flask) -> None:
     """Built with the app, so in the worker that serves it: its resolver's
     sockets and its pool are that worker's own."""
@@ -365,6 +417,14 @@ def init_app(app: Flask) -> None:
 def facts_about(address: IPAddress | None, own: bool = False, wanted=SOURCE_FIELDS):
     """What is known of `address`: the visitor's `own`, or one they asked about."""
     return current_app.extensions["lookups"].facts(address, own, wanted)
+
+
+def facts_about_many(addresses: list) -> list[dict]:
+    """What is known of each of a batch of addresses, looked up together within
+    one lookup's time limit."""
+    return current_app.extensions["lookups"].facts_of_many(
+        addresses, own=False, patient=True
+    )
 
 
 def unavailable_retry_after() -> int:

@@ -18,12 +18,22 @@ COMMAND_LINE_AGENTS = (
 )
 
 MEDIA_TYPES = {"html": "text/html", "json": "application/json", "text": "text/plain"}
+# Ties between equally acceptable formats go to what the client is: a browser
+# reads the page; a script or a terminal reads text, then JSON, and is never
+# handed HTML it did not name.
+BROWSER_PREFERENCE = ("html", "json", "text")
+SCRIPT_PREFERENCE = ("text", "json", "html")
 
 
-def _match_quality(accepted: list[tuple[str, float]], media_type: str):
-    """(q, specificity) of the most specific range in Accept covering media_type."""
+def _match_quality(
+    accepted: list[tuple[str, float]], media_type: str, wildcards: bool = True
+):
+    """(q, specificity) of the most specific range in Accept covering media_type;
+    without `wildcards`, only the type named outright covers it."""
     main_type = media_type.split("/")[0]
-    ranges = {media_type: 2, f"{main_type}/*": 1, "*/*": 0, "*": 0}
+    ranges = {media_type: 2}
+    if wildcards:
+        ranges.update({f"{main_type}/*": 1, "*/*": 0, "*": 0})
     best = (0.0, -1)
     for value, quality in accepted:
         specificity = ranges.get(value.split(";")[0].strip().lower(), -1)
@@ -41,24 +51,29 @@ def is_command_line(user_agent: str) -> bool:
     return agent.startswith(COMMAND_LINE_AGENTS) or "powershell" in agent
 
 
+def is_browser(user_agent: str) -> bool:
+    """Every browser's User-Agent begins "Mozilla/"; so does PowerShell's, which
+    is a command-line client."""
+    return user_agent.startswith("Mozilla/") and not is_command_line(user_agent)
+
+
 @lru_cache(maxsize=1024)
 def choose_format(accept: str, user_agent: str) -> str:
     """What this client asked for, or would expect: "html", "json" or "text".
 
     Parameters such as charset do not change the media type. Among equally
-    acceptable types, one named outright beats a wildcard; a tie between
-    wildcards (curl's */*) goes to what the client is: text for command-line
-    clients, HTML for the rest. An Accept header nothing satisfies is ignored.
+    acceptable types, one named outright beats a wildcard; a tie goes to what
+    the client is (BROWSER_PREFERENCE or SCRIPT_PREFERENCE). Only a browser's
+    wildcard covers HTML: any other client gets a page only by naming
+    text/html. An Accept header nothing satisfies is ignored.
     """
-    if is_command_line(user_agent):
-        preference = ["text", "html", "json"]
-    else:
-        preference = ["html", "json", "text"]
+    browser = is_browser(user_agent)
+    preference = BROWSER_PREFERENCE if browser else SCRIPT_PREFERENCE
     accepted = list(parse_accept_header(accept))
-    ranked = sorted(
-        preference,
-        key=lambda fmt: _match_quality(accepted, MEDIA_TYPES[fmt]),
-        reverse=True,  # sorted() is stable, so ties keep the preference order
-    )
-    best = ranked[0]
-    return best if _match_quality(accepted, MEDIA_TYPES[best])[0] > 0 else preference[0]
+    qualities = {
+        fmt: _match_quality(accepted, MEDIA_TYPES[fmt], browser or fmt != "html")
+        for fmt in preference
+    }
+    # sorted() is stable, so ties keep the preference order.
+    best = sorted(preference, key=qualities.__getitem__, reverse=True)[0]
+    return best if qualities[best][0] > 0 else preference[0]

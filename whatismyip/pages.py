@@ -1,11 +1,15 @@
 """The pages people see, and the plain-text answers for terminals."""
 
+import json
+from collections.abc import Callable
 from functools import lru_cache
 from types import SimpleNamespace
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     jsonify,
@@ -14,22 +18,25 @@ from flask import (
     request,
     url_for,
 )
+from markdown_it import MarkdownIt
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.sansio.utils import get_current_url
 
 from . import visitor
-from .api import OPENAPI, is_api_path, json_error
+from .api import OPENAPI, is_api_path, json_error, report_basis
+from .conditional import conditional
 from .lookups import (
-    SOURCE_FIELDS,
     facts_about,
     parse_lookup_address,
     unavailable_retry_after,
 )
-from .report import describe_address, format_ip
+from .report import as_lines, describe_address, format_ip
 from .static_files import static_url
 
 pages = Blueprint("pages", __name__)
+# CommonMark, with any raw HTML in the text escaped rather than passed through.
+MARKDOWN = MarkdownIt("commonmark", {"html": False})
 
 
 def link_the_pages(app) -> None:
@@ -54,6 +61,21 @@ def snippets(scheme: str, host: str, root_path: str) -> Markup:
     return Markup(render_template("snippets.html", root=root))  # noqa: S704 (escaped by Jinja)
 
 
+@pages.app_template_filter("markdown")
+@lru_cache(maxsize=256)  # the OpenAPI document's descriptions, a fixed few
+def inline_markdown(text: str) -> Markup:
+    """A description from the OpenAPI document, which writes CommonMark, as
+    HTML: its `code` and links rendered, any HTML in it escaped."""
+    return Markup(MARKDOWN.renderInline(text))  # noqa: S704 (html=False escapes)
+
+
+@pages.app_template_filter("readable_json")
+def readable_json(value) -> str:
+    """An example as a reader expects it: indented, & and < as written (Jinja
+    escapes the text for the page, where tojson would write \\u0026)."""
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
 def for_templates(answer: dict) -> SimpleNamespace:
     """An answer's fields as attributes, which templates read as `report.ip`:
     Jinja tries an attribute before a key, so a dictionary would cost a failed
@@ -61,75 +83,162 @@ def for_templates(answer: dict) -> SimpleNamespace:
     return SimpleNamespace(**answer)
 
 
-def as_text(line: str):
-    return line + "\n", {"Content-Type": "text/plain; charset=utf-8"}
+def as_text(text: str) -> Response:
+    """A text answer: the text and a newline, so a shell prints it whole."""
+    return Response(text + "\n", content_type="text/plain; charset=utf-8")
+
+
+def negotiated(facts: dict, page, fmt: str, basis: bytes | None = None) -> Response:
+    """An address's answer (or the visitor's report, with its `basis` for a
+    tag) in the format chosen: JSON, `name: value` lines, or the page `page()`
+    renders. The answer varies with what negotiation reads."""
+    if fmt == "json":
+        response = conditional(jsonify(facts), basis)
+    elif fmt == "text":
+        response = conditional(as_text(as_lines(facts)))
+    else:
+        response = current_app.make_response(page())
+    response.headers["Vary"] = "Accept, User-Agent"
+    return response
 
 
 @pages.get("/")
 def index():
-    fmt = visitor.requested_format()
-    if fmt == "json":
-        response = jsonify(visitor.report())
-    elif fmt == "text":
-        response = current_app.make_response(
-            as_text(format_ip(visitor.address()) or "")
-        )
-    else:
-        page = render_template("index.html", report=for_templates(visitor.report()))
-        response = current_app.make_response(page)
-    response.headers["Vary"] = "Accept, User-Agent"  # a new answer has no Vary
-    return response
+    fmt = visitor.requested_format(query=True)
+    if fmt == "text":  # the bare address, as on ifconfig.co and icanhazip
+        response = conditional(as_text(format_ip(visitor.address()) or ""))
+        response.headers["Vary"] = "Accept, User-Agent"
+        return response
+    report = visitor.report()
+    return negotiated(
+        report,
+        lambda: render_template("index.html", report=for_templates(report)),
+        fmt,
+        report_basis(report),
+    )
 
 
 @pages.get("/ip")
 def ip_text():
-    return as_text(format_ip(visitor.address()) or "")
+    """The bare address, whoever asks; ?format=json for {"ip": …}, as on ipify."""
+    ip = format_ip(visitor.address())
+    if visitor.format_in_query() == "json":
+        return conditional(jsonify(ip=ip))
+    return conditional(as_text(ip or ""))
 
 
-def fact_as_text(source: str, label: str, shown=str):
-    """One fact about the visitor's address, as a line for shell scripts, asking
-    only its own source. So that `curl -f` fails rather than print nothing: a
-    404 when there is none, and a 503 with Retry-After when it could not be
-    looked up just now."""
-    address = visitor.address()
-    field = SOURCE_FIELDS[source][0]
-    if source not in current_app.config["LOOKUPS"]:
-        abort(404, f"This site does not look up the {label} of an address.")
-    facts = facts_about(address, own=True, wanted=(source,))
-    if field in facts["unavailable"]:
+class TextFact(NamedTuple):
+    """A one-line text route: the source that knows it (None: the address
+    itself), its field in the report, how a message names it, and how a line
+    shows its value."""
+
+    source: str | None
+    field: str
+    label: str
+    shown: Callable[[object], str] = str
+
+
+TEXT_FACTS = {
+    "ip": TextFact(None, "ip", "address"),
+    "country": TextFact("country", "country", "country"),
+    "country-iso": TextFact("country", "country", "country"),  # ifconfig.co's name
+    "country-name": TextFact("country", "country_name", "country name"),
+    "asn": TextFact("asn", "asn", "network (AS)", "AS{}".format),
+    "hostname": TextFact("hostname", "hostname", "hostname"),
+}
+
+
+def any_of(names) -> str:
+    """A route part matching exactly one of `names`."""
+    return f"any({', '.join(map(repr, names))})"
+
+
+def fact_as_text(name: str, address, own: bool) -> Response:
+    """One fact about an address as a line for shell scripts, asking only its
+    own source. So that `curl -f` fails rather than print nothing: a 404 when
+    there is none, and a 503 with Retry-After when it could not be looked up
+    just now."""
+    fact = TEXT_FACTS[name]
+    if fact.source is None:
+        return conditional(as_text(format_ip(address) or ""))
+    if fact.source not in current_app.config["LOOKUPS"]:
+        abort(404, f"This site does not look up the {fact.label} of an address.")
+    facts = facts_about(address, own=own, wanted=(fact.source,))
+    if fact.field in facts["unavailable"]:
         seconds = unavailable_retry_after()
         raise ServiceUnavailable(
-            f"The {label} could not be looked up just now: try again in "
+            f"The {fact.label} could not be looked up just now: try again in "
             f"{seconds} seconds.",
             retry_after=seconds,
         )
-    if facts[field] is None:
-        abort(404, f"No {label} is known for {format_ip(address) or 'your address'}.")
-    return as_text(shown(facts[field]))
+    if facts[fact.field] is None:
+        whose = format_ip(address) or "your address"
+        abort(404, f"No {fact.label} is known for {whose}.")
+    return conditional(as_text(fact.shown(facts[fact.field])))
 
 
-@pages.get("/country")
-def country_text():
-    return fact_as_text("country", "country")
+@pages.get(f"/<{any_of(name for name in TEXT_FACTS if name != 'ip')}:name>")
+def own_fact(name):
+    return fact_as_text(name, visitor.address(), own=True)
 
 
-@pages.get("/asn")
-def asn_text():
-    return fact_as_text("asn", "network (AS)", lambda asn: f"AS{asn}")
+@pages.get(f"/<address:address>/<{any_of(TEXT_FACTS)}:name>")
+def address_fact(address, name):
+    """One fact about any address, as on ipinfo.io (/8.8.8.8/country)."""
+    return fact_as_text(name, address, own=False)
 
 
-@pages.get("/hostname")
-def hostname_text():
-    return fact_as_text("hostname", "hostname")
+@pages.get("/ua")
+def user_agent():
+    agent = visitor.headers().get("User-Agent")
+    if agent is None:
+        abort(404, "Your request sent no User-Agent.")
+    return conditional(as_text(agent))
+
+
+@pages.get("/headers")
+def headers_text():
+    """The request's headers, one `Name: value` a line, as received."""
+    lines = [f"{name}: {value}" for name, value in visitor.headers().items()]
+    return conditional(as_text("\n".join(lines)))
+
+
+def address_answer(asked: str, address) -> Response:
+    facts = describe_address(address, facts_about(address))
+    return negotiated(
+        facts,
+        lambda: render_template("lookup.html", facts=for_templates(facts), asked=asked),
+        visitor.requested_format(query=True),
+    )
 
 
 @pages.get("/lookup")
 def lookup():
-    """Another address, looked up on a page: the form on / sends you here."""
+    """Another address, looked up: the form on / sends you here."""
     asked = request.args.get("address", "")
-    address = parse_lookup_address(asked)
-    facts = describe_address(address, facts_about(address))
-    return render_template("lookup.html", facts=for_templates(facts), asked=asked)
+    return address_answer(asked, parse_lookup_address(asked))
+
+
+@pages.get("/<address:address>")
+def address(address):
+    """Any address at its own URL, as on ipinfo.io (/8.8.8.8)."""
+    return address_answer(str(address), address)
+
+
+ROBOTS = """\
+# The home page and the API reference are for everyone. Everything else
+# answers one visitor or one address: /api, /lookup and /<address> pages.
+User-agent: *
+Allow: /$
+Allow: /docs$
+Allow: /static/
+Disallow: /
+"""
+
+
+@pages.get("/robots.txt")
+def robots():
+    return as_text(ROBOTS.rstrip("\n"))
 
 
 @pages.get("/edit")
@@ -176,9 +285,17 @@ def healthz():
     return as_text("ok")
 
 
+# What a script that took a wrong turn (no route) is told.
+NOT_FOUND_HINT = (
+    "Your address is at /ip (text) and /api (JSON); every route is described "
+    "at /docs.\n"
+)
+
+
 @pages.app_errorhandler(HTTPException)
 def error(error: HTTPException):
-    """Errors answer in the caller's language: JSON under /api, else as negotiated."""
+    """Errors answer in the caller's language: JSON under /api, else as
+    negotiated (never a page to a script: see choose_format)."""
     response = error.get_response()  # keeps headers such as Allow on a 405
     if is_api_path(request.path):
         return json_error(error, response)
@@ -186,7 +303,8 @@ def error(error: HTTPException):
     if fmt == "json":
         return json_error(error, response)
     if fmt == "text":
-        response.set_data(f"{error.code} {error.name}: {error.description}\n")
+        hint = NOT_FOUND_HINT if request.url_rule is None and error.code == 404 else ""
+        response.set_data(f"{error.code} {error.name}: {error.description}\n{hint}")
         response.content_type = "text/plain; charset=utf-8"
     else:
         response.set_data(render_template("error.html", error=error))

@@ -27,7 +27,7 @@ from collections import OrderedDict
 from functools import lru_cache
 from typing import NamedTuple
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from werkzeug.exceptions import TooManyRequests
 
 from . import visitor
@@ -44,7 +44,17 @@ ALLOWANCE_HEADERS = (
 # Answered whatever the load: uptime checks must not be refused.
 UNLIMITED_ENDPOINTS = frozenset({"pages.healthz"})
 # Routes that look up an address the client names: LOOKUP_RATE_LIMIT counts them.
-LOOKUP_ENDPOINTS = frozenset({"api.lookup", "pages.lookup"})
+LOOKUP_ENDPOINTS = frozenset(
+    {
+        "api.lookup",
+        "api.address_json",
+        "pages.lookup",
+        "pages.address",
+        "pages.address_fact",
+    }
+)
+# Routes that look one up when asked with ?ip= (ifconfig.co's /json?ip=…).
+LOOKUP_BY_ARGUMENT = frozenset({"api.report"})
 # The longest a request waits for Redis, a free connection to it included,
 # before the limit is counted in the worker instead: a slow or dead Redis never
 # holds up an answer.
@@ -80,6 +90,7 @@ class Decision(NamedTuple):
     limit: int
     remaining: int
     reset_after: float  # seconds until the oldest counted request stops counting
+    granted: int = 1  # of the requests asked for at once (a batch's), how many
 
 
 class Allowance(NamedTuple):
@@ -107,25 +118,27 @@ def parse_windows(text: str) -> list[Window]:
     return [Window(item.amount, item.get_expiry()) for item in parse_many(text)]
 
 
-def decide(windows: list[Window], counts: list[tuple[int, float]], now: float):
-    """From each window's (requests counted, oldest one's time): whether one more
-    may pass, and the tightest window's allowance after it. All times on one
-    clock, whichever it is."""
-    allowed, tightest = True, None
+def decide(
+    windows: list[Window], counts: list[tuple[int, float]], now: float, cost: int = 1
+):
+    """From each window's (requests counted, oldest one's time): how many of
+    `cost` more may pass (as many as every window has room for), and the
+    tightest window's allowance after them. All times on one clock, whichever
+    it is."""
+    granted, tightest = cost, None
     for window, (count, oldest) in zip(windows, counts, strict=True):
-        if count >= window.limit:
-            allowed = False
+        granted = min(granted, max(window.limit - count, 0))
         # The least room left; of equals, the longest window (the longest wait).
         room = (window.limit - count, -window.seconds)
         if tightest is None or room < tightest[0]:
             tightest = room, window, count, oldest
     _, window, count, oldest = tightest
-    counted = count + 1 if allowed else count
     return Decision(
-        allowed,
+        granted > 0,
         window.limit,
-        max(window.limit - counted, 0),
+        max(window.limit - count - granted, 0),
         (oldest if count else now) + window.seconds - now,
+        granted,
     )
 
 
@@ -147,7 +160,7 @@ class WorkerCounts:
         self.times: OrderedDict[str, list[float]] = OrderedDict()
         self.stored = 0  # request times held, all clients together
 
-    def hit(self, key: str, now: float) -> Decision:
+    def hit(self, key: str, now: float, cost: int = 1) -> Decision:
         times = self.times.get(key)
         if times is None:
             times = self.times[key] = []
@@ -162,10 +175,9 @@ class WorkerCounts:
             first = bisect.bisect_right(times, now - window.seconds)
             oldest = times[first] if first < len(times) else now
             counts.append((len(times) - first, oldest))
-        decision = decide(self.windows, counts, now)
-        if decision.allowed:
-            times.append(now)
-            self.stored += 1
+        decision = decide(self.windows, counts, now, cost)
+        times.extend([now] * decision.granted)
+        self.stored += decision.granted
         while len(self.times) > 1 and (
             len(self.times) > self.max_clients or self.stored > self.max_times
         ):
@@ -173,26 +185,28 @@ class WorkerCounts:
         return decision
 
 
-# One round trip: drop what has left each window, count, and add this request
-# to every window only if all have room. Redis's own clock, so that every dyno
-# counts alike; a member of its own for each request. Each key expires with
-# its window.
+# One round trip: drop what has left each window, count, and add as many of
+# the ARGV[2] requests asked for as every window has room for (decide's rule).
+# Redis's own clock, so that every dyno counts alike; a member of its own for
+# each request. Each key expires with its window.
 MOVING_WINDOWS = """
 local now = redis.call('TIME')
 now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local counts, allowed = {}, 1
+local counts, granted = {}, tonumber(ARGV[2])
 for i, key in ipairs(KEYS) do
-  local limit, window = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  local limit, window = tonumber(ARGV[2 * i + 1]), tonumber(ARGV[2 * i + 2])
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   local count = redis.call('ZCARD', key)
   local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2] or now
-  if count >= limit then allowed = 0 end
+  granted = math.min(granted, math.max(limit - count, 0))
   counts[i] = {count, tostring(oldest)}
 end
-if allowed == 1 then
+if granted > 0 then
   for i, key in ipairs(KEYS) do
-    redis.call('ZADD', key, now, now .. ':' .. ARGV[1])
-    redis.call('PEXPIRE', key, tonumber(ARGV[2 * i + 1]))
+    for n = 1, granted do
+      redis.call('ZADD', key, now, now .. ':' .. ARGV[1] .. ':' .. n)
+    end
+    redis.call('PEXPIRE', key, tonumber(ARGV[2 * i + 2]))
   end
 end
 return {tostring(now), counts}
@@ -391,28 +405,30 @@ class Limiter:
             for value in (window.limit, window.seconds * 1000)
         ]
 
-    def hit(self, key: str, now: float) -> Decision:
-        """`now` on the monotonic clock; Redis counts on its own."""
+    def hit(self, key: str, now: float, cost: int = 1) -> Decision:
+        """Counts `cost` requests (or as many as there is room for) for `key`.
+        `now` on the monotonic clock; Redis counts on its own."""
         store = self.store
         if store is None or not store.usable(now):
-            return self.in_worker.hit(key, now)
+            return self.in_worker.hit(key, now, cost)
         try:
             redis_now, counts = store.run_script(
                 [f"{self.name}:{key}:{window.seconds}" for window in self.windows],
-                [os.urandom(6).hex(), *self.window_args],
+                [os.urandom(6).hex(), cost, *self.window_args],
             )
         except Busy:
-            return self.in_worker.hit(key, now)
+            return self.in_worker.hit(key, now, cost)
         except store.errors as error:
             store.failed(error, now)
-            return self.in_worker.hit(key, now)
+            return self.in_worker.hit(key, now, cost)
         store.answered(now)
         # The counts before this request, as the script saw them atomically: the
-        # same rule then says whether it passed.
+        # same rule then says how many passed.
         return decide(
             self.windows,
             [(int(count), float(oldest) / 1000) for count, oldest in counts],
             float(redis_now) / 1000,
+            cost,
         )
 
 
@@ -459,6 +475,47 @@ def refusal(limiter: Limiter, scope: str, decision: Decision) -> TooManyRequests
     )
 
 
+def count_against(limiters, scope: str, cost: int = 1) -> Decision:
+    """Counts this request against each limiter in turn (the second only if the
+    first lets it through), noting for its answer's headers the tighter
+    allowance, or the one refusing, which raises the 429. The last decision:
+    its `granted` is how many of `cost` lookups passed every limiter."""
+    now = time.monotonic()
+    environ = request.environ
+    shown = environ.get(DECISION_KEY)
+    for limiter in limiters:
+        decision = limiter.hit(scope, now, cost)
+        if shown is None or decision.remaining < shown.decision.remaining:
+            shown = Allowance(decision, scope)
+        if not decision.allowed:
+            environ[DECISION_KEY] = Allowance(decision, scope)
+            raise refusal(limiter, scope, decision)
+        cost = decision.granted
+    environ[DECISION_KEY] = shown
+    return decision
+
+
+def count_lookups(cost: int) -> tuple[int, TooManyRequests | None]:
+    """Counts `cost` lookups of other addresses (a batch's) against
+    LOOKUP_RATE_LIMIT: how many it has room for (all, without that limit), and
+    what to tell the rest; a 429 when it has room for none."""
+    limiter = current_app.extensions.get("lookuplimit")
+    if limiter is None or cost == 0:
+        return cost, None
+    scope = client_key(visitor.address(), current_app.config["RATE_LIMIT_IPV6_PREFIX"])
+    decision = count_against([limiter], scope, cost)
+    if decision.granted == cost:
+        return cost, None
+    return decision.granted, refusal(limiter, scope, decision)
+
+
+def is_lookup(endpoint: str | None) -> bool:
+    """Does this request look up an address the client names?"""
+    return endpoint in LOOKUP_ENDPOINTS or (
+        endpoint in LOOKUP_BY_ARGUMENT and visitor.asked_ip() is not None
+    )
+
+
 def init_app(app: Flask) -> None:
     """RATE_LIMIT limits every request but /healthz's and CORS preflights
     (static files never reach the app), unknown paths included;
@@ -476,6 +533,8 @@ def init_app(app: Flask) -> None:
         Limiter(name, setting, store) if setting else None
         for name, setting in settings.items()
     )
+    if lookups is not None:  # a batch counts its lookups itself (count_lookups)
+        app.extensions["lookuplimit"] = lookups
     ipv6_prefix = config["RATE_LIMIT_IPV6_PREFIX"]
 
     # The hook holds the limiters, worked out once.
@@ -488,26 +547,10 @@ def init_app(app: Flask) -> None:
             return
         applying = [
             limiter
-            for limiter in (
-                everything,
-                lookups if endpoint in LOOKUP_ENDPOINTS else None,
-            )
+            for limiter in (everything, lookups if is_lookup(endpoint) else None)
             if limiter is not None
         ]
-        if not applying:
-            return
-        scope = client_key(visitor.address(), ipv6_prefix)
-        now = time.monotonic()
-        shown = None
-        for limiter in applying:
-            decision = limiter.hit(scope, now)
-            # The answer tells of the tighter allowance, or of the one refusing.
-            if shown is None or decision.remaining < shown.remaining:
-                shown = decision
-            if not decision.allowed:
-                request.environ[DECISION_KEY] = Allowance(decision, scope)
-                raise refusal(limiter, scope, decision)
-        if shown is not None:
-            request.environ[DECISION_KEY] = Allowance(shown, scope)
+        if applying:
+            count_against(applying, client_key(visitor.address(), ipv6_prefix))
 
     app.wsgi_app = TellAllowance(app.wsgi_app)

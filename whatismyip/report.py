@@ -57,6 +57,22 @@ def describe_address(address: IPAddress | None, facts: dict) -> dict:
     }
 
 
+def as_lines(answer: dict) -> str:
+    """An address's answer (describe_address's) as `name: value` lines for a
+    terminal, in the JSON's order and names: null is empty, true and false as
+    in JSON, a list comma-separated."""
+    lines = []
+    for name, value in answer.items():
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(map(str, value))
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        elif value is None:
+            value = ""
+        lines.append(f"{name}: {value}")
+    return "\n".join(lines)
+
+
 def build_report(
     address: IPAddress | None, facts: dict, query_string: str, headers: dict[str, str]
 ) -> dict:

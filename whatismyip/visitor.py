@@ -11,6 +11,7 @@ from .negotiation import choose_format
 from .report import build_report, readable_headers
 
 ADDRESS_KEY = "whatismyip.visitor_address"
+QUERY_FORMATS = ("json", "text")
 
 
 def _address(environ) -> IPAddress | None:
@@ -49,8 +50,27 @@ def report() -> dict:
     )
 
 
-def requested_format() -> str:
+def asked_ip() -> str | None:
+    """The address asked about with ?ip=, as ifconfig.co's scripts send it, as
+    written; None without one."""
+    if "ip=" not in request.environ.get("QUERY_STRING", ""):
+        return None  # most requests: the arguments are never parsed
+    return request.args.get("ip")
+
+
+def format_in_query() -> str | None:
+    """ "json" or "text" when the query string says ?format=json or ?format=text,
+    as ipify's scripts do; any other value is an ordinary argument."""
+    if "format=" not in request.environ.get("QUERY_STRING", ""):
+        return None  # most requests: the arguments are never parsed
+    asked = request.args.get("format")
+    return asked if asked in QUERY_FORMATS else None
+
+
+def requested_format(query: bool = False) -> str:
+    """What the client asked for, or would expect ("html", "json" or "text"):
+    with `query`, ?format= decides outright where it names one."""
     environ = request.environ
-    return choose_format(
+    return (query and format_in_query()) or choose_format(
         environ.get("HTTP_ACCEPT", ""), environ.get("HTTP_USER_AGENT", "")
     )
