@@ -193,11 +193,30 @@ def paired(site: Target, baseline: Target, seconds: float, rounds: int) -> dict:
     }
 
 
-def start_servers(dns: DnsServer, redis_url: str) -> dict[str, Server]:
+# The site as it was before answers carried ETags, to price them.
+BEFORE_ETAGS = "f3e0e16"
+
+
+def site_at(commit: str, folder: Path) -> Path:
+    """The tree of `commit`, unpacked into `folder` (the repository untouched)."""
+    tree = folder / f"site-{commit}"
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", ROOT, "archive", commit], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+    return tree
+
+
+def start_servers(dns: DnsServer, redis_url: str, folder: Path) -> dict[str, Server]:
     dyno = {"DYNO": "web.1", "DNS_RESOLVER": dns.address}
     many = "100000/minute"  # per address: never reached by these 1,024 clients
+    before_etags = site_at(BEFORE_ETAGS, folder)
     return {
         "site": start("site", DNS_RESOLVER=dns.address),
+        "site before ETags": start(
+            "site before ETags", cwd=before_etags, DNS_RESOLVER=dns.address
+        ),
         "article": start("article", ARTICLE, "/get_my_ip", HERE),
         "article copy": start("article copy", ARTICLE, "/get_my_ip", HERE),
         "raw": start(
@@ -240,6 +259,13 @@ def comparisons(servers: dict[str, Server]) -> list[Comparison]:
                    "the article's Flask, a copy", Target(f"{copy}/get_my_ip"), None),
         Comparison("/api/ip", Target(f"{url['site']}/api/ip"),
                    "the article's Flask, /get_my_ip", article, 1.0),
+        Comparison("/api/ip, with its ETag", Target(f"{url['site']}/api/ip"),
+                   f"/api/ip before ETags ({BEFORE_ETAGS})",
+                   Target(f"{url['site before ETags']}/api/ip"), 0.95),
+        Comparison("/json", Target(f"{url['site']}/json"),
+                   "/api, same site", Target(f"{url['site']}/api"), 0.95),
+        Comparison("/ip?format=json", Target(f"{url['site']}/ip?format=json"),
+                   "/api/ip, same site", Target(f"{url['site']}/api/ip"), 0.95),
         Comparison("/ as a browser asks", Target(url["site"], BROWSER),
                    "the article's Flask page", Target(url["article"], BROWSER), 0.75),
         Comparison(f"/api?{ARGS}", Target(f"{url['site']}/api?{ARGS}"),
@@ -358,7 +384,7 @@ def run(seconds: float, rounds: int) -> tuple[str, list]:
     # load generators.
     subprocess.run(["taskset", "-pc", CLIENT_CPU, str(redis_server.process.pid)],
                    check=True, capture_output=True)  # fmt: skip
-    servers = start_servers(dns, redis_server.url)
+    servers = start_servers(dns, redis_server.url, folder)
     try:
         say(
             lines,
