@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import dns.message
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -428,3 +429,18 @@ class SlowResolver:
 
     def close(self):
         self.socket.close()
+
+
+class DroppingResolver(SlowResolver):
+    """A resolver that loses some questions: it passes each query on to
+    `upstream` at once, but never answers one whose name (as "AS15169.asn.
+    cymru.com.") fully matches any of the `drop` patterns."""
+
+    def __init__(self, upstream: DnsServer, drop: tuple[str, ...]):
+        self.drop = [re.compile(pattern) for pattern in drop]
+        super().__init__(upstream, delay=0)
+
+    def _answer(self, query: bytes, client):
+        name = dns.message.from_wire(query).question[0].name.to_text()
+        if not any(pattern.fullmatch(name) for pattern in self.drop):
+            super()._answer(query, client)

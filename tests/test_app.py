@@ -255,7 +255,9 @@ def test_api_errors_are_json_with_cors(client, method, path, status):
         assert "GET" in response.headers["Allow"]
 
 
-@pytest.mark.parametrize("path", ["/apiary", "/api-docs", "/get_my_ipx", "/apis/ip"])
+@pytest.mark.parametrize(
+    "path", ["/apiary", "/api-docs", "/get_my_ipx", "/apis/ip", "/Xapi/ip", "/json/x"]
+)
 def test_paths_that_only_look_like_the_api_are_pages(client, path):
     response = client.get(path, headers=BROWSER)
     assert response.status_code == 404

@@ -8,6 +8,7 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -19,6 +20,8 @@ from hypothesis import strategies as st
 
 from serving import BIN, ROOT, send_raw, status_of
 from whatismyip.api import is_api_path
+from whatismyip.rate_limits import TellAllowance
+from whatismyip.security import SiteHeaders, preflight_headers
 from whatismyip.static_files import hashed_name
 
 ROUTES = [
@@ -134,6 +137,48 @@ def test_hsts_only_over_https_through_the_trusted_router(heroku, local, dyno):
         f"{local.url}/", headers={**BROWSER, "X-Forwarded-Proto": "https"}, timeout=10
     )
     assert "Strict-Transport-Security" not in spoofed.headers
+
+
+def test_hsts_from_the_app_only_when_the_trusted_router_says_https(make_app):
+    behind_router = make_app(TRUSTED_PROXY_HOPS=1).test_client()
+    answer = behind_router.get("/", headers={**BROWSER, "X-Forwarded-Proto": "https"})
+    assert answer.headers["Strict-Transport-Security"] == "max-age=63072000"
+    plain = behind_router.get("/", headers={**BROWSER, "X-Forwarded-Proto": "http"})
+    assert "Strict-Transport-Security" not in plain.headers
+
+
+def test_a_preflight_allows_exactly_the_headers_asked_for():
+    assert preflight_headers("X-Custom, Content-Type") == [
+        ("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS"),
+        ("Access-Control-Max-Age", "86400"),
+        ("Access-Control-Allow-Headers", "X-Custom, Content-Type"),
+    ]
+    assert preflight_headers("") == [
+        ("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS"),
+        ("Access-Control-Max-Age", "86400"),
+    ]
+
+
+def failing_app(environ, start_response):
+    """A WSGI app that reports its own failure, as PEP 3333 has it."""
+    try:
+        raise ValueError("broken")
+    except ValueError:
+        start_response("500 Internal Server Error", [], sys.exc_info())
+    return [b""]
+
+
+@pytest.mark.parametrize(
+    "middleware",
+    [lambda app: SiteHeaders(app, "default-src 'self'", 0), TellAllowance],
+)
+def test_the_middlewares_pass_a_failure_on_to_the_server(middleware):
+    told = []
+    environ = {"wsgi.url_scheme": "http", "REQUEST_METHOD": "GET", "PATH_INFO": "/"}
+    middleware(failing_app)(environ, lambda *args: told.append(args))
+    ((status, _, exc_info),) = told
+    assert status.startswith("500")
+    assert exc_info[0] is ValueError
 
 
 def test_gunicorn_acts_on_no_forwarded_header(local, dyno):

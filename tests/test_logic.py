@@ -129,6 +129,21 @@ def test_the_address_parser_says_what_is_wrong(text, reason):
     assert len(said) < 200  # a long text is cut short
 
 
+def test_the_address_parser_says_it_in_full():
+    with pytest.raises(NotAnAddress) as zoned:
+        parse_address("fe80::1%eth0")
+    assert str(zoned.value) == (
+        "'fe80::1%eth0' has a zone (scope ID) after %, which means nothing off "
+        "its own link: give the address alone."
+    )
+    with pytest.raises(NotAnAddress) as nonsense:
+        parse_address("localhost")
+    assert str(nonsense.value) == (
+        "'localhost' is not an IP address: give one like 8.8.8.8 or "
+        "2001:4860:4860::8888."
+    )
+
+
 def test_what_someone_sent_is_quoted_and_cut_to_sixty_characters():
     assert shown("a" * 60) == repr("a" * 60)
     assert shown("a" * 61) == repr("a" * 60 + "…")
@@ -143,6 +158,7 @@ def test_what_someone_sent_is_quoted_and_cut_to_sixty_characters():
         ("2001:db8::1", ("2001:db8::1", None)),
         ("[2001:db8::1]:53", ("2001:db8::1", "53")),
         ("[2001:db8::1]", ("2001:db8::1", None)),
+        ("[2001:db8::1]]:53", ("2001:db8::1", "]:53")),  # up to the first "]"
     ],
 )
 def test_split_port(text, parts):
@@ -171,6 +187,11 @@ def test_client_address_is_none_when_nothing_is_an_address():
 )
 def test_forwarded_scheme(forwarded_proto, hops, expected):
     assert forwarded_scheme(forwarded_proto, hops, "http") == expected
+
+
+def test_a_trusted_proxy_that_says_http_is_believed_over_the_connection():
+    assert forwarded_scheme("http", 1, "https") == "http"
+    assert forwarded_scheme("ftp", 1, "https") == "https"
 
 
 @pytest.mark.parametrize(

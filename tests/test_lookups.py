@@ -5,6 +5,7 @@ import ipaddress
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -14,6 +15,7 @@ from serving import (
     GOOGLE_V6,
     GOOGLE_V6_NIBBLES,
     Burst,
+    DroppingResolver,
     SilentResolver,
     SlowResolver,
     wait_for,
@@ -27,12 +29,14 @@ from whatismyip.config import (
 from whatismyip.lookups import (
     Breaker,
     Lookups,
+    _txt,
     country_facts,
     cymru_origin_name,
     flag,
     keep_for,
     parse_as_name,
     parse_origin,
+    unavailable_retry_after,
 )
 
 
@@ -490,3 +494,128 @@ def test_lookups_and_timeout_settings():
     for nonsense in ("0", "-1", "soon", "60"):
         with pytest.raises(SettingError, match="LOOKUP_TIMEOUT"):
             parse_timeout(nonsense)
+
+
+# --- Each line has a test that notices it broken (make mutants) ------------------
+
+
+@pytest.mark.parametrize(
+    ("records", "origin"),
+    [
+        (["15169 | 8.8.8.0/24"], (15169, "8.8.8.0/24")),  # two fields are enough
+        (["15169"], None),
+        ([" | 8.8.8.0/24 | US"], None),
+        # A record that cannot be read is passed over, not the end of the list.
+        (["garbage", "15169 | 8.8.8.0/24 | US"], (15169, "8.8.8.0/24")),
+        (["15169 | not a prefix", "13335 | 1.1.1.0/24"], (13335, "1.1.1.0/24")),
+        (["4294967296 | 8.8.8.0/24", "15169 | 8.8.0.0/16"], (15169, "8.8.0.0/16")),
+        (["15169 | 8.8.8.1/24"], (15169, "8.8.8.0/24")),  # host bits dropped
+        (["0 | 192.0.2.0/24"], (0, "192.0.2.0/24")),  # AS 0 is an AS number
+        # Two origins of equally specific prefixes: the first stands.
+        (["15169 | 8.8.8.0/24", "23028 | 8.8.8.0/24"], (15169, "8.8.8.0/24")),
+    ],
+)
+def test_parse_origin_record_by_record(records, origin):
+    assert parse_origin(records) == origin
+
+
+def test_a_country_is_named_as_people_call_it():
+    assert country_facts("TW")["country_name"] == "Taiwan"
+    assert country_facts("BO")["country_name"] == "Bolivia"
+
+
+def test_a_txt_record_is_its_strings_joined_and_read_as_utf8():
+    record = SimpleNamespace(strings=(b"15169 | GOOGLE", b" - Google \xff"))
+    assert _txt(record) == "15169 | GOOGLE - Google \ufffd"
+
+
+def test_the_breaker_counts_left_and_says_each_change_once(caplog):
+    breaker = Breaker()
+    assert not breaker.is_open(0.5)
+    assert breaker.seconds_left(0.5) == 0.0
+    for _ in range(3):
+        breaker.timed_out(10.0)
+    breaker.answered()  # too few to have opened: nothing to say
+    assert caplog.records == []
+    for _ in range(4):
+        breaker.timed_out(10.0)  # counted afresh since the answer: not open
+    assert not breaker.is_open(10.0)
+    for _ in range(3):
+        breaker.timed_out(10.0)  # the fifth in a row, then two more
+    assert [record.getMessage() for record in caplog.records] == [
+        "DNS resolver not answering (5 timeouts in a row): network and hostname "
+        "lookups skipped, tried again every 30 s"
+    ]
+    assert breaker.seconds_left(25.5) == 14.5
+    assert breaker.seconds_left(45.0) == 0.0
+    breaker.answered()
+    assert not breaker.is_open(0.5)
+    assert caplog.records[-1].getMessage() == (
+        "DNS resolver answering again: lookups resumed"
+    )
+
+
+def test_a_fact_unavailable_says_how_long_to_wait(make_app):
+    app = make_app()
+    lookups = app.extensions["lookups"]
+    with app.app_context():
+        assert unavailable_retry_after() == 5  # the breaker is closed
+        for _ in range(5):
+            lookups.breaker.timed_out(time.monotonic())
+        assert unavailable_retry_after() == 30  # what the breaker has left
+
+
+def test_a_silent_resolver_opens_the_breaker_within_the_time_limit(silent):
+    lookups = Lookups(parse_lookups(None), parse_resolvers(silent.address), 0.2)
+    for n in range(5):
+        address = ipaddress.ip_address(f"9.9.9.{n}")
+        facts = lookups.facts(address, own=True, wanted=("asn",))
+        assert facts["unavailable"] == ["asn", "as_name", "prefix"]
+    wait_for(lambda: lookups.breaker.is_open(time.monotonic()), timeout=3,
+             what="five timeouts in a row opened the breaker")  # fmt: skip
+    received = silent.received
+    lookups.facts(ipaddress.ip_address("9.9.9.9"), own=True, wanted=("asn",))
+    assert silent.received == received  # skipped while open
+
+
+def test_only_the_sources_turned_on_are_asked_and_the_rest_unavailable(dns_server):
+    lookups = Lookups(parse_lookups("hostname"), parse_resolvers(dns_server.address), 2)
+    facts = lookups.facts(ipaddress.ip_address("8.8.8.8"), own=False)
+    assert facts["hostname"] == "dns.google"
+    assert facts["unavailable"] == ["country", "country_name", "asn", "as_name",
+                                    "prefix"]  # fmt: skip
+
+
+def test_concurrent_first_questions_in_one_worker_share_one_query(dns_server, slow):
+    lookups = Lookups(parse_lookups("hostname"), parse_resolvers(slow.address), 2)
+    before = len(dns_server.queries("1.1.1.1.in-addr.arpa"))
+    start = threading.Barrier(8)
+
+    def ask(_):
+        start.wait()
+        return lookups.facts(ipaddress.ip_address("1.1.1.1"), own=True)["hostname"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert set(pool.map(ask, range(8))) == {"claims-to-be.example"}
+    assert len(dns_server.queries("1.1.1.1.in-addr.arpa")) == before + 1
+    assert lookups.asking == {}  # nothing left in flight
+
+
+def test_a_partial_answer_says_which_fields_are_missing(dns_server):
+    """The AS name and the forward confirmation are asked of a resolver that
+    drops exactly those questions: the network and the name stand, and
+    `unavailable` lists both missing fields."""
+    dropping = DroppingResolver(
+        dns_server, drop=(r"AS\d+\.asn\.cymru\.com\.", r"dns\.google\.")
+    )
+    try:
+        lookups = Lookups(parse_lookups(None), parse_resolvers(dropping.address), 0.5)
+        facts = lookups.facts(ipaddress.ip_address("8.8.8.8"), own=True)
+    finally:
+        dropping.close()
+    assert (facts["asn"], facts["prefix"], facts["hostname"]) == (
+        15169, "8.8.8.0/24", "dns.google"
+    )  # fmt: skip
+    assert facts["as_name"] is None
+    assert facts["unavailable"] == ["as_name", "hostname_confirmed"]
+    assert lookups.cache == {}  # an incomplete answer is not kept

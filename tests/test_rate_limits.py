@@ -3,6 +3,8 @@ real redis-server on loopback; and the in-process default on one worker."""
 
 import ipaddress
 import itertools
+import math
+import socket
 import time
 
 import pytest
@@ -21,13 +23,19 @@ from whatismyip.config import (
 from whatismyip.rate_limits import (
     MOVING_WINDOWS,
     SCRIPT_SHA,
+    Allowance,
+    Decision,
     Limiter,
     RedisStore,
+    Window,
     WorkerCounts,
+    allowance_headers,
     client_key,
     decide,
     parse_windows,
     redis_options,
+    refusal,
+    retry_after,
 )
 
 LIMIT = "10/minute"
@@ -564,3 +572,175 @@ def test_several_windows_in_redis_each_hold(shared_redis):
     refused = counts.hit(client, time.monotonic())
     assert (refused.allowed, refused.limit) == (False, 3)
     assert 55 < refused.reset_after <= 60
+
+
+# --- Each line has a test that notices it broken (make mutants) ------------------
+
+
+@pytest.mark.parametrize(
+    ("limiter", "reset_after", "said"),
+    [
+        ("ratelimit", 0.4, "Too many requests from 203.0.113.9: the limit is "
+         "10/minute. Try again in 1 second."),
+        ("ratelimit", 1.5, "Too many requests from 203.0.113.9: the limit is "
+         "10/minute. Try again in 2 seconds."),
+        ("lookuplimit", 41.2, "Too many lookups of other addresses from "
+         "203.0.113.9: the limit is 10/minute. Try again in 42 seconds."),
+    ],
+)  # fmt: skip
+def test_a_refusal_says_what_was_counted_and_how_long_to_wait(
+    limiter, reset_after, said
+):
+    refused = refusal(
+        Limiter(limiter, "10/minute", None),
+        "203.0.113.9",
+        Decision(False, 10, 0, reset_after),
+    )
+    assert refused.description == said
+    assert refused.retry_after == math.ceil(reset_after)
+
+
+@pytest.mark.parametrize(
+    ("reset_after", "seconds"), [(0.0, 1), (0.2, 1), (1.0, 1), (1.01, 2), (41.2, 42)]
+)
+def test_retry_after_is_whole_seconds_never_too_few(reset_after, seconds):
+    assert retry_after(Decision(False, 10, 0, reset_after)) == seconds
+
+
+def test_the_allowance_headers_name_each_number(monkeypatch):
+    monkeypatch.setattr(time, "time", lambda: 1_000_000.0)
+    allowance = Allowance(Decision(True, 10, 7, 30.6), "2001:db8::/64")
+    assert allowance_headers(allowance) == [
+        ("X-RateLimit-Limit", "10"),
+        ("X-RateLimit-Remaining", "7"),
+        ("X-RateLimit-Reset", "1000030"),
+        ("X-RateLimit-Scope", "2001:db8::/64"),
+    ]
+
+
+def test_of_equally_tight_windows_the_longer_wait_is_told():
+    windows = [Window(5, 1), Window(5, 60)]
+    decision = decide(windows, [(2, 100.0), (2, 100.0)], now=100.5)
+    assert (decision.remaining, decision.reset_after) == (2, 59.5)
+
+
+def test_every_window_needs_its_count():
+    with pytest.raises(ValueError, match="zip"):
+        decide([Window(5, 1), Window(5, 60)], [(0, 0.0)], now=0.0)
+
+
+@pytest.mark.parametrize(
+    ("cost", "counts", "granted", "remaining"),
+    [
+        (5, [(0, 0.0), (0, 0.0)], 3, 0),  # the tighter window has room for 3
+        (2, [(0, 0.0), (0, 0.0)], 2, 1),
+        (2, [(3, 0.0), (0, 0.0)], 0, 0),  # no room: none pass
+        (4, [(1, 0.0), (5, 0.0)], 2, 0),
+    ],
+)
+def test_a_batch_passes_as_many_as_every_window_has_room_for(
+    cost, counts, granted, remaining
+):
+    decision = decide([Window(3, 1), Window(7, 60)], counts, now=0.5, cost=cost)
+    assert (decision.granted, decision.allowed) == (granted, granted > 0)
+    assert decision.remaining == remaining
+
+
+def test_a_batch_counts_each_of_its_lookups_in_the_worker():
+    counts = WorkerCounts([Window(5, 60)])
+    assert counts.hit("a", 0.0, cost=3).granted == 3
+    second = counts.hit("a", 1.0, cost=3)
+    assert (second.granted, second.remaining) == (2, 0)
+    assert counts.stored == 5
+    assert not counts.hit("a", 2.0).allowed
+
+
+def test_a_batch_counts_each_of_its_lookups_in_redis(shared_redis):
+    counts = Limiter("lookuplimit", "5/minute", RedisStore(shared_redis.url))
+    client = next(CLIENTS)
+    first = counts.hit(client, time.monotonic(), cost=3)
+    second = counts.hit(client, time.monotonic(), cost=3)
+    assert (first.granted, second.granted, second.remaining) == (3, 2, 0)
+    stored = redis.Redis.from_url(shared_redis.url)
+    assert stored.zcard(f"lookuplimit:{client}:60") == 5
+    assert counts.in_worker.stored == 0
+
+
+def test_one_client_past_the_times_bound_is_still_counted():
+    """Only others are forgotten to make room: a client alone is kept."""
+    counts = WorkerCounts([Window(10, 60)], max_clients=10, max_times=2)
+    remaining = [counts.hit("a", float(n)).remaining for n in range(4)]
+    assert remaining == [9, 8, 7, 6]
+
+
+def test_exactly_the_times_bound_forgets_no_one():
+    counts = WorkerCounts([Window(10, 60)], max_clients=10, max_times=2)
+    counts.hit("a", 0.0)
+    counts.hit("b", 1.0)  # two times held: at the bound, not past it
+    assert counts.hit("a", 2.0).remaining == 8  # "a" was remembered
+
+
+def test_the_redis_pool_is_small_and_quick_to_give_up():
+    options = redis_options("redis://cache.example:6379/0")
+    assert options["retry"].get_retries() == 0
+    pool = RedisStore("redis://cache.example:6379/0").pool
+    assert pool.max_connections == 4
+    assert pool.connection_kwargs["socket_timeout"] == 0.1
+    assert pool.connection_kwargs["socket_connect_timeout"] == 0.1
+
+
+def test_a_dead_redis_is_retried_at_doubling_intervals_meanwhile_counted_here(
+    caplog,
+):
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    store = RedisStore(f"redis://127.0.0.1:{port}/0")  # nothing listens there
+    counts = Limiter("ratelimit", "2/minute", store)
+    assert counts.hit("a", 100.0).remaining == 1
+    assert (store.retry_at, store.retry_in) == (101.0, 2)
+    assert [record.getMessage() for record in caplog.records] == [
+        "Rate limit storage unreachable (ConnectionError): counting in each "
+        "worker until it is back"
+    ]
+    assert counts.hit("a", 100.5).remaining == 0  # not tried: counted here
+    assert counts.hit("b", 100.6).remaining == 1  # another client, its own count
+    assert not counts.hit("a", 101.0).allowed  # tried again at exactly 101 s
+    assert (store.retry_at, store.retry_in) == (103.0, 4)
+    assert len(caplog.records) == 1  # said once
+
+
+def test_redis_back_is_used_again_at_once(shared_redis):
+    store = RedisStore(shared_redis.url)
+    store.failed(ConnectionError(), 10.0)
+    assert not store.usable(10.5)
+    assert store.usable(11.0)
+    store.answered(10.2)
+    assert store.usable(10.3)
+    assert store.retry_in == 1
+
+
+def test_a_state_is_told_again_exactly_a_minute_on(caplog):
+    store = RedisStore("redis://127.0.0.1:1/0")
+    store.failed(ConnectionError(), 0.0)
+    store.answered(1.0)
+    store.failed(ConnectionError(), 60.0)
+    assert [record.getMessage().split(" (")[0] for record in caplog.records] == [
+        "Rate limit storage unreachable",
+        "Rate limit storage recovered: counting in Redis again",
+        "Rate limit storage unreachable",
+    ]
+
+
+def test_a_redis_that_answers_is_not_said_to_have_recovered(shared_redis, caplog):
+    counts = Limiter("ratelimit", "5/minute", RedisStore(shared_redis.url))
+    assert counts.hit(next(CLIENTS), time.monotonic()).remaining == 4
+    assert caplog.records == []
+
+
+def test_the_app_counts_in_redis_when_given_one(make_app, shared_redis):
+    client = make_app(RATE_LIMIT="5/minute", REDIS_URL=shared_redis.url).test_client()
+    address = next(CLIENTS)
+    answer = client.get("/api/ip", environ_base={"REMOTE_ADDR": address})
+    assert answer.headers["X-RateLimit-Remaining"] == "4"
+    stored = redis.Redis.from_url(shared_redis.url)
+    assert stored.zcard(f"ratelimit:{address}:60") == 1
