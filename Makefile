@@ -15,7 +15,7 @@ LOCK := $(BIN)/pip-compile --quiet --strip-extras --no-header --no-emit-index-ur
 # The Procfile's web line, run exactly as a dyno runs it.
 WEB := $(shell sed -n 's/^web:[[:space:]]*//p' Procfile)
 
-.PHONY: run test lint format check lock upgrade bench bench-workers profile screenshots mutants clean
+.PHONY: run test lint format check geodata lock upgrade bench bench-workers profile screenshots mutants clean
 
 # A .venv made with another Python (or by an older Makefile) is made again.
 $(VENV)/.python-$(PYTHON_VERSION):
@@ -53,6 +53,11 @@ format: $(VENV)/.dev
 # A deployed instance, checked the way an operator would after `git push heroku`.
 check: $(VENV)/.site
 	$(BIN)/python tests/deploy_check.py $(URL)
+
+# The location database (DB-IP's IP to City Lite, CC BY 4.0) into GEO_DB, as
+# bin/post_compile does on Heroku; run it again monthly for a fresh one.
+geodata: $(VENV)/.site
+	$(BIN)/python -m whatismyip.geodata
 
 # Pin what each .in file asks for; `upgrade` moves every pin to the newest release.
 LOCKED := requirements requirements-dev

@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from router import Router
-from serving import DnsServer, Server
+from serving import DnsServer, Server, stand_in_city_database
 from whatismyip import create_app
-from whatismyip.config import parse_lookups, parse_resolvers
+from whatismyip.config import DEFAULT_GEO_DB_URL, parse_lookups, parse_resolvers
 
 # Hypothesis keeps caches beside the tests unless told otherwise; a test run
 # leaves the working tree as it found it.
@@ -58,7 +58,8 @@ def dns_server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def local_settings(dns_server):
-    """As `make run` builds the app, whatever the shell running the tests has set."""
+    """As `make run` builds the app, whatever the shell running the tests has set,
+    with the tests' own location database."""
     return {
         "TRUSTED_PROXY_HOPS": 0,
         "STATIC_AUTOREFRESH": False,
@@ -71,6 +72,8 @@ def local_settings(dns_server):
         "LOOKUPS": parse_lookups(None),
         "DNS_RESOLVER": parse_resolvers(dns_server.address),
         "LOOKUP_TIMEOUT": 0.5,
+        "GEO_DB": stand_in_city_database(),
+        "GEO_DB_URL": DEFAULT_GEO_DB_URL,
         "IPV4_URL": None,
         "IPV6_URL": None,
     }

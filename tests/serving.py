@@ -3,6 +3,7 @@ Procfile's web line under bash, on a free port, with a dyno's environment."""
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import os
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import dns.message
 import requests
+from geodata import build_city_database
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
@@ -83,6 +85,14 @@ def listen_queues(port: int) -> list[int]:
     return queues
 
 
+@functools.cache
+def stand_in_city_database() -> Path:
+    """The location database every app and server in the tests reads, unless a
+    test gives another: built once a run, outside the working tree."""
+    folder = Path(tempfile.mkdtemp(prefix="geodata-"))
+    return build_city_database(folder / "dbip-city-lite.mmdb")
+
+
 class Server:
     """`command` (the Procfile's web line unless given) run by bash, as Heroku
     runs it, in its own process group, with PORT set. `cpu` pins it with taskset."""
@@ -107,6 +117,9 @@ class Server:
             PATH=f"{BIN}{os.pathsep}{environ['PATH']}",
             PORT=str(self.port),
             HOME=tempfile.mkdtemp(prefix="dyno-home-"),
+            # The tests' own location database unless a test gives another:
+            # never the one `make geodata` may have put in the working tree.
+            GEO_DB=str(stand_in_city_database()),
         )
         environ.update(env)  # PORT too, where a test sets a wrong one
         argv = ["bash", "-c", command.format(port=self.port)]

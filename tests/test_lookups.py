@@ -39,6 +39,8 @@ from whatismyip.lookups import (
     unavailable_retry_after,
 )
 
+THIS_MONTH = time.strftime("%Y-%m", time.gmtime())  # the test database's
+
 
 @pytest.fixture
 def client(make_app, dns_server):
@@ -70,6 +72,13 @@ def test_an_address_with_a_confirmed_hostname(client):
         "prefix": "8.8.8.0/24",
         "hostname": "dns.google",
         "hostname_confirmed": True,
+        "city": "Mountain View",
+        "region": "California",
+        "geo_country": "US",
+        "latitude": 37.4056,
+        "longitude": -122.0775,
+        "time_zone": "America/Los_Angeles",
+        "geo_source": {"name": "DB-IP IP to City Lite", "month": THIS_MONTH},
         "unavailable": [],
     }
 
@@ -206,7 +215,7 @@ def test_the_report_carries_the_visitors_facts(client):
     assert report["country"] == "US"
     assert report["asn"] == 15169
     assert report["hostname"] == "dns.google"
-    assert list(report)[:12] == list(lookup(client, "8.8.8.8").json)
+    assert list(report)[:19] == list(lookup(client, "8.8.8.8").json)
 
 
 def test_the_page_shows_country_network_and_hostname(client):
@@ -485,7 +494,7 @@ def test_nonsense_dns_resolver_is_refused(text):
 
 
 def test_lookups_and_timeout_settings():
-    assert parse_lookups(None) == {"country", "asn", "hostname"}
+    assert parse_lookups(None) == {"country", "asn", "hostname", "location"}
     assert parse_lookups("asn, Hostname") == {"asn", "hostname"}
     assert parse_lookups("none") == parse_lookups("") == frozenset()
     with pytest.raises(SettingError, match="LOOKUPS takes"):
@@ -582,8 +591,10 @@ def test_only_the_sources_turned_on_are_asked_and_the_rest_unavailable(dns_serve
     lookups = Lookups(parse_lookups("hostname"), parse_resolvers(dns_server.address), 2)
     facts = lookups.facts(ipaddress.ip_address("8.8.8.8"), own=False)
     assert facts["hostname"] == "dns.google"
-    assert facts["unavailable"] == ["country", "country_name", "asn", "as_name",
-                                    "prefix"]  # fmt: skip
+    assert facts["unavailable"] == [
+        "country", "country_name", "asn", "as_name", "prefix",
+        "city", "region", "geo_country", "latitude", "longitude", "time_zone",
+    ]  # fmt: skip
 
 
 def test_concurrent_first_questions_in_one_worker_share_one_query(dns_server, slow):
@@ -609,8 +620,14 @@ def test_a_partial_answer_says_which_fields_are_missing(dns_server):
         dns_server, drop=(r"AS\d+\.asn\.cymru\.com\.", r"dns\.google\.")
     )
     try:
-        lookups = Lookups(parse_lookups(None), parse_resolvers(dropping.address), 0.5)
-        facts = lookups.facts(ipaddress.ip_address("8.8.8.8"), own=True)
+        lookups = Lookups(
+            parse_lookups("country,asn,hostname"),
+            parse_resolvers(dropping.address),
+            0.5,
+        )
+        facts = lookups.facts(
+            ipaddress.ip_address("8.8.8.8"), True, ("asn", "hostname")
+        )
     finally:
         dropping.close()
     assert (facts["asn"], facts["prefix"], facts["hostname"]) == (

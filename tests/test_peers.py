@@ -41,7 +41,7 @@ PEER_URLS = [
     # ipinfo.io
     ("/8.8.8.8", CURL, 200, TEXT, "ip: 8.8.8.8\nip_version: 4\n"),
     ("/8.8.8.8", CURL, 200, TEXT, "\nasn: 15169\nas_name: GOOGLE - Google LLC\n"),
-    ("/8.8.8.8", CURL, 200, TEXT, "\nhostname_confirmed: true\nunavailable: \n"),
+    ("/8.8.8.8", CURL, 200, TEXT, "\nhostname_confirmed: true\ncity: Mountain View\n"),
     ("/8.8.8.8", JSON, 200, "application/json", '"hostname":"dns.google"'),
     ("/8.8.8.8", BROWSER, 200, "text/html", '<p class="ip" id="looked-up">8.8.8.8</p>'),
     ("/8.8.8.8/json", CURL, 200, "application/json", '"prefix": "8.8.8.0/24"'),

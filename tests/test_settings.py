@@ -26,7 +26,11 @@ BAD = [
     ("REDIS_URL", "http://cache.example", "REDIS_URL must look like redis://"),
     ("REDIS_URL", "redis://:hunter2@cache.example:port", "REDIS_URL must look like"),
     ("REDIS_URL", "redis://:hunter2@/0", "REDIS_URL must look like"),
-    ("LOOKUPS", "country,weather", "LOOKUPS takes country, asn and hostname"),
+    ("LOOKUPS", "country,weather", "LOOKUPS takes country, asn, hostname and"),
+    ("GEO_DB", "/", "GEO_DB must be the path of an MMDB file"),
+    ("GEO_DB_URL", "ftp://db.example/x.mmdb", "GEO_DB_URL must be an http(s) URL"),
+    ("GEO_DB_URL", "https://db.example/{year}.mmdb", "GEO_DB_URL must be an http"),
+    ("GEO_DB_URL", "https://db.example", "GEO_DB_URL must be an http(s) URL"),
     ("DNS_RESOLVER", "dns.example", "DNS_RESOLVER takes IP addresses"),
     ("DNS_RESOLVER", "fe80::53%eth0", "DNS_RESOLVER takes IP addresses"),
     ("DNS_RESOLVER", "192.0.2.53:70000", "DNS_RESOLVER: '70000' is not a port"),
@@ -106,4 +110,5 @@ def test_all_lookups_can_be_written_out(value):
         "country",
         "asn",
         "hostname",
+        "location",
     }

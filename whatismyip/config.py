@@ -2,11 +2,18 @@
 A value that cannot be right stops the boot with a message saying so."""
 
 import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from .addresses import NotAnAddress, parse_address, split_port
 
-LOOKUP_SOURCES = ("country", "asn", "hostname")
+LOOKUP_SOURCES = ("country", "asn", "hostname", "location")
+# Where `make geodata` puts the location database: under the app's own folder.
+DEFAULT_GEO_DB = (
+    Path(__file__).resolve().parent.parent / "geodata" / "dbip-city-lite.mmdb"
+)
+# DB-IP's monthly IP to City Lite file; {month} is YYYY-MM.
+DEFAULT_GEO_DB_URL = "https://download.db-ip.com/free/dbip-city-lite-{month}.mmdb.gz"
 
 
 class SettingError(ValueError):
@@ -67,8 +74,8 @@ def parse_ipv6_prefix(text: str) -> int:
 
 
 def parse_lookups(text: str | None) -> frozenset[str]:
-    """LOOKUPS: a comma-separated choice of country, asn and hostname. Unset (or
-    "all", which a form can hold where "unset" it cannot) means all three;
+    """LOOKUPS: a comma-separated choice of country, asn, hostname and location.
+    Unset (or "all", which a form can hold where "unset" it cannot) means all;
     empty (or "none") means none."""
     if text is None or text.strip().lower() == "all":
         return frozenset(LOOKUP_SOURCES)
@@ -76,7 +83,8 @@ def parse_lookups(text: str | None) -> frozenset[str]:
     unknown = chosen - set(LOOKUP_SOURCES)
     if unknown:
         raise SettingError(
-            f"LOOKUPS takes country, asn and hostname, not {', '.join(sorted(unknown))}"
+            "LOOKUPS takes country, asn, hostname and location, not "
+            f"{', '.join(sorted(unknown))}"
         )
     return frozenset(chosen)
 
@@ -197,6 +205,30 @@ def dual_stack_urls(environ) -> tuple[str | None, str | None]:
     return ipv4, ipv6
 
 
+def parse_geo_db(text: str) -> Path:
+    """GEO_DB: where the location database is read from. It may be missing (the
+    site then runs without location), but not something other than a file."""
+    path = Path(text.strip() or DEFAULT_GEO_DB)
+    if path.exists() and not path.is_file():
+        raise SettingError(f"GEO_DB must be the path of an MMDB file, not {text!r}")
+    return path
+
+
+GEO_DB_URL = re.compile(r"https?://[^\s/?#@]+/[^\s{}]*(\{month\}[^\s{}]*)?")
+
+
+def parse_geo_db_url(text: str) -> str:
+    """GEO_DB_URL: where make geodata and bin/post_compile fetch the location
+    database from; {month} stands for the month (YYYY-MM)."""
+    text = text.strip() or DEFAULT_GEO_DB_URL
+    if not GEO_DB_URL.fullmatch(text):
+        raise SettingError(
+            "GEO_DB_URL must be an http(s) URL, with {month} where the month "
+            f"(YYYY-MM) goes, not {text!r}"
+        )
+    return text
+
+
 def settings_from_environment(environ) -> dict:
     ipv4_url, ipv6_url = dual_stack_urls(environ)
     return {
@@ -221,6 +253,9 @@ def settings_from_environment(environ) -> dict:
         # Empty: the system's resolvers (/etc/resolv.conf).
         "DNS_RESOLVER": parse_resolvers(environ.get("DNS_RESOLVER", "")),
         "LOOKUP_TIMEOUT": parse_timeout(environ.get("LOOKUP_TIMEOUT", "0.5")),
+        # The location database, and where make geodata fetches it from.
+        "GEO_DB": parse_geo_db(environ.get("GEO_DB", "")),
+        "GEO_DB_URL": parse_geo_db_url(environ.get("GEO_DB_URL", "")),
         # This site under a hostname with only an A record, and one with only AAAA.
         "IPV4_URL": ipv4_url,
         "IPV6_URL": ipv6_url,

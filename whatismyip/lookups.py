@@ -22,6 +22,7 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.routing import BaseConverter, ValidationError
 
 from .addresses import IPAddress, NotAnAddress, address_scope, parse_address
+from .location import LOCATION_FIELDS, Locations
 
 # AS numbers are 32 bits (RFC 6793).
 MAX_ASN = 2**32 - 1
@@ -30,12 +31,18 @@ SOURCE_FIELDS = {
     "country": ("country", "country_name"),
     "asn": ("asn", "as_name", "prefix"),
     "hostname": ("hostname", "hostname_confirmed"),
+    "location": LOCATION_FIELDS,
 }
 DNS_SOURCES = ("asn", "hostname")
 FIELDS = tuple(field for fields in SOURCE_FIELDS.values() for field in fields)
 # An address with nothing to look up (not public): every field is known to be
 # empty, so none is unavailable.
-NO_FACTS = {**dict.fromkeys(FIELDS), "hostname_confirmed": False, "unavailable": ()}
+NO_FACTS = {
+    **dict.fromkeys(FIELDS),
+    "hostname_confirmed": False,
+    "geo_source": None,
+    "unavailable": (),
+}
 
 # How long an answer is kept: its DNS TTL, within these bounds, so that a TTL of
 # 0 does not mean a query per visit and a week-long one is looked at again.
@@ -173,9 +180,21 @@ class Lookups:
     visitors' own addresses and one for others', a bounded cache of answers per
     address, and the questions in flight, which later askers join."""
 
-    def __init__(self, sources, resolvers, timeout: float, cache_size: int = 4096):
+    def __init__(
+        self,
+        sources,
+        resolvers,
+        timeout: float,
+        cache_size: int = 4096,
+        locations: Locations | None = None,
+    ):
         self.sources = sources
         self.timeout = timeout
+        # The location database, if there is one: `geo_source` in every answer
+        # says which, or null.
+        self.locations = locations if locations and locations.reader else None
+        source = self.locations.source if self.locations else None
+        self.no_facts = {**NO_FACTS, "geo_source": source}  # in its place
         self.resolver = dns.resolver.Resolver(configure=not resolvers)
         if resolvers:
             self.resolver.nameservers = [
@@ -228,14 +247,19 @@ class Lookups:
     def _start(self, address, own: bool, wanted, deadline: float, patient: bool):
         """What is known at once, the sources missing, and the questions asked."""
         if address_scope(address) != "public":
-            return NO_FACTS, (), {}
-        answer = dict(NO_FACTS)
+            return self.no_facts, (), {}
+        answer = dict(self.no_facts)
         missing = []
         if "country" in wanted:
             if "country" in self.sources:
                 answer.update(country_facts(iptocc.country_code(str(address))))
             else:
                 missing.append("country")
+        if "location" in wanted:
+            if "location" in self.sources and self.locations:
+                answer.update(self.locations.locate(address))
+            else:
+                missing.append("location")
         asking = {}
         now = time.monotonic()
         for source in DNS_SOURCES:
@@ -251,11 +275,10 @@ class Lookups:
                 missing.append(source)
         return answer, missing, asking
 
-    @staticmethod
-    def _finish(answer: dict, missing, asking: dict) -> dict:
+    def _finish(self, answer: dict, missing, asking: dict) -> dict:
         """The answer once its questions are answered, or the time is up."""
-        if answer is NO_FACTS:
-            return NO_FACTS
+        if answer is self.no_facts:
+            return answer
         fields = [field for source in missing for field in SOURCE_FIELDS[source]]
         for source, question in asking.items():
             if question.done() and question.exception() is None:
@@ -417,9 +440,19 @@ class AddressConverter(BaseConverter):
 def init_app(app: Flask) -> None:
     """Built with the app, so in the worker that serves it: its resolver's
     sockets and its pool are that worker's own."""
+    config = app.config
     app.extensions["lookups"] = Lookups(
-        app.config["LOOKUPS"], app.config["DNS_RESOLVER"], app.config["LOOKUP_TIMEOUT"]
+        config["LOOKUPS"],
+        config["DNS_RESOLVER"],
+        config["LOOKUP_TIMEOUT"],
+        locations=Locations(config["GEO_DB"])
+        if "location" in config["LOOKUPS"]
+        else None,
     )
+
+
+def location_installed() -> bool:
+    return current_app.extensions["lookups"].locations is not None
 
 
 def facts_about(address: IPAddress | None, own: bool = False, wanted=SOURCE_FIELDS):

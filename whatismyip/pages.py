@@ -2,10 +2,12 @@
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from functools import lru_cache
 from types import SimpleNamespace
 from typing import NamedTuple
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -27,7 +29,9 @@ from . import visitor
 from .api import OPENAPI, is_api_path, json_error, report_basis
 from .conditional import conditional
 from .lookups import (
+    country_facts,
     facts_about,
+    location_installed,
     parse_lookup_address,
     unavailable_retry_after,
 )
@@ -67,6 +71,17 @@ def inline_markdown(text: str) -> Markup:
     """A description from the OpenAPI document, which writes CommonMark, as
     HTML: its `code` and links rendered, any HTML in it escaped."""
     return Markup(MARKDOWN.renderInline(text))  # noqa: S704 (html=False escapes)
+
+
+@pages.app_template_filter("country_name")
+def country_name(code: str) -> str:
+    return country_facts(code)["country_name"] or code
+
+
+@pages.app_template_filter("local_time")
+def local_time(time_zone: str) -> str:
+    """The time now in an IANA time zone, as 14:05."""
+    return datetime.now(ZoneInfo(time_zone)).strftime("%H:%M")
 
 
 @pages.app_template_filter("readable_json")
@@ -130,12 +145,15 @@ def ip_text():
 class TextFact(NamedTuple):
     """A one-line text route: the source that knows it (None: the address
     itself), its field in the report, how a message names it, and how a line
-    shows its value."""
+    shows it from the facts (the field's value, unless said otherwise)."""
 
     source: str | None
     field: str
     label: str
-    shown: Callable[[object], str] = str
+    shown: Callable[[dict], str] | None = None
+
+    def line(self, facts: dict) -> str:
+        return self.shown(facts) if self.shown else str(facts[self.field])
 
 
 TEXT_FACTS = {
@@ -143,8 +161,18 @@ TEXT_FACTS = {
     "country": TextFact("country", "country", "country"),
     "country-iso": TextFact("country", "country", "country"),  # ifconfig.co's name
     "country-name": TextFact("country", "country_name", "country name"),
-    "asn": TextFact("asn", "asn", "network (AS)", "AS{}".format),
+    "asn": TextFact("asn", "asn", "network (AS)", lambda facts: f"AS{facts['asn']}"),
     "hostname": TextFact("hostname", "hostname", "hostname"),
+    # As ifconfig.co and ipinfo.io have them.
+    "city": TextFact("location", "city", "city"),
+    "region": TextFact("location", "region", "region"),
+    "coordinates": TextFact(
+        "location",
+        "latitude",
+        "location",
+        lambda facts: f"{facts['latitude']},{facts['longitude']}",
+    ),
+    "timezone": TextFact("location", "time_zone", "time zone"),
 }
 
 
@@ -163,6 +191,10 @@ def fact_as_text(name: str, address, own: bool) -> Response:
         return conditional(as_text(format_ip(address) or ""))
     if fact.source not in current_app.config["LOOKUPS"]:
         abort(404, f"This site does not look up the {fact.label} of an address.")
+    if fact.source == "location" and not location_installed():
+        raise ServiceUnavailable(
+            f"This site has no location database installed, so no {fact.label}."
+        )
     facts = facts_about(address, own=own, wanted=(fact.source,))
     if fact.field in facts["unavailable"]:
         seconds = unavailable_retry_after()
@@ -174,7 +206,7 @@ def fact_as_text(name: str, address, own: bool) -> Response:
     if facts[fact.field] is None:
         whose = format_ip(address) or "your address"
         abort(404, f"No {fact.label} is known for {whose}.")
-    return conditional(as_text(fact.shown(facts[fact.field])))
+    return conditional(as_text(fact.line(facts)))
 
 
 @pages.get(f"/<{any_of(name for name in TEXT_FACTS if name != 'ip')}:name>")
