@@ -65,7 +65,29 @@ class SiteServer(Application):
         return app
 
 
+def share_time_zones():
+    """tzfpy's time zone finder (about 30 MB) is built here, in the master,
+    before the workers fork, when a location database is there to be read:
+    the workers then share its pages instead of each building its own. It
+    holds no socket, lock or thread. Only tzfpy is imported: the app's package
+    is imported in each worker, after gevent has patched it. A wrong guess
+    here costs memory, never an answer: the workers read the settings."""
+    lookups = os.environ.get("LOOKUPS", "all").lower()
+    geo_db = os.environ.get("GEO_DB", "").strip() or DEFAULT_GEO_DB
+    if ("all" in lookups or "location" in lookups) and os.path.isfile(geo_db):
+        from tzfpy import get_tz
+
+        get_tz(0.0, 0.0)
+
+
+# config.DEFAULT_GEO_DB, without importing the app's package in the master.
+DEFAULT_GEO_DB = os.path.join(
+    os.path.dirname(__file__), "geodata", "dbip-city-lite.mmdb"
+)
+
+
 if __name__ == "__main__":
+    share_time_zones()
     try:
         SiteServer("python site.py [OPTIONS]").run()
     except HaltServer as halt:
