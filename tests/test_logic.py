@@ -344,6 +344,8 @@ def test_query_args(query_string, expected):
         ("*, text/*;q=0.5", FIREFOX, "json"),
         ("text/*, text/plain;q=0.1", FIREFOX, "html"),
         ("text/*, text/plain;q=0.1", CURL, "text"),
+        # The exact type's own quality counts, not a wildcard's before it.
+        ("text/*;q=0.5, text/plain;q=0.1, application/json;q=0.3", "", "json"),
         # Of two ranges as specific as each other, the higher quality counts.
         ("text/html;q=0.2, text/html;q=0.8, application/json;q=0.5", "", "html"),
         # A range for another type lends nobody its quality.

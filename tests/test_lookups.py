@@ -636,3 +636,32 @@ def test_a_partial_answer_says_which_fields_are_missing(dns_server):
     assert facts["as_name"] is None
     assert facts["unavailable"] == ["as_name", "hostname_confirmed"]
     assert lookups.cache == {}  # an incomplete answer is not kept
+
+
+def test_the_breaker_says_it_closed_after_exactly_five_timeouts(caplog):
+    breaker = Breaker()
+    for _ in range(5):
+        breaker.timed_out(1.0)
+    breaker.answered()
+    assert caplog.records[-1].getMessage() == (
+        "DNS resolver answering again: lookups resumed"
+    )
+
+
+def test_an_answer_kept_is_used_without_asking_again(dns_server):
+    lookups = Lookups(parse_lookups("asn"), parse_resolvers(dns_server.address), 2)
+    one = ipaddress.ip_address("1.1.1.1")
+    assert lookups.facts(one, own=True, wanted=("asn",))["asn"] == 13335
+    lookups.resolver.cache.flush()  # only the site's own answers are left
+    before = len(dns_server.queries("1.1.1.1.origin.asn.cymru.com"))
+    assert lookups.facts(one, own=True, wanted=("asn",))["asn"] == 13335
+    assert len(dns_server.queries("1.1.1.1.origin.asn.cymru.com")) == before
+
+
+def test_the_registered_country_asks_no_resolver(make_app, silent):
+    client = make_app(DNS_RESOLVER=parse_resolvers(silent.address)).test_client()
+    answer = client.get(
+        "/country", headers=CURL, environ_base={"REMOTE_ADDR": "8.8.8.8"}
+    )
+    assert answer.text == "US\n"
+    assert silent.received == 0

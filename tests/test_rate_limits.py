@@ -744,3 +744,60 @@ def test_the_app_counts_in_redis_when_given_one(make_app, shared_redis):
     assert answer.headers["X-RateLimit-Remaining"] == "4"
     stored = redis.Redis.from_url(shared_redis.url)
     assert stored.zcard(f"ratelimit:{address}:60") == 1
+
+
+def test_every_connection_busy_counts_in_the_worker(shared_redis):
+    store = RedisStore(shared_redis.url)
+    store.free = 0  # every connection taken by other requests
+    counts = Limiter("lookuplimit", "5/minute", store)
+    first = counts.hit("a", 10.0, cost=2)
+    assert (first.granted, first.remaining) == (2, 3)
+    assert counts.hit("b", 10.5).remaining == 4  # another client, its own count
+    assert counts.in_worker.stored == 3
+    assert store.usable(11.0)  # busy is not down
+
+
+def test_redis_answering_again_is_said(shared_redis, caplog):
+    store = RedisStore(shared_redis.url)
+    now = time.monotonic()
+    store.failed(ConnectionError(), now - 100)  # down, said, and due a retry
+    counts = Limiter("ratelimit", "5/minute", store)
+    assert counts.hit(next(CLIENTS), now).remaining == 4
+    assert caplog.records[-1].getMessage() == (
+        "Rate limit storage recovered: counting in Redis again"
+    )
+
+
+@pytest.mark.parametrize(
+    ("everything", "lookups", "batch", "told"),
+    [
+        ("3/minute", "100/minute", 2, "3"),  # 2 left of 3, against 98 of 100
+        ("4/minute", "5/minute", 2, "4"),  # 3 left of each: the first stands
+        ("100/minute", "3/minute", 2, "3"),
+    ],
+)
+def test_a_batch_tells_the_tighter_allowance(
+    make_app, everything, lookups, batch, told
+):
+    client = make_app(RATE_LIMIT=everything, LOOKUP_RATE_LIMIT=lookups).test_client()
+    answer = client.post(
+        "/api/lookup",
+        json=["9.9.9.9"] * batch,
+        environ_base={"REMOTE_ADDR": next(CLIENTS)},
+    )
+    assert answer.status_code == 200
+    assert answer.headers["X-RateLimit-Limit"] == told
+
+
+def test_a_batch_with_no_room_is_refused_and_says_whose_allowance(make_app):
+    client = make_app(LOOKUP_RATE_LIMIT="2/minute").test_client()
+    ipv6 = {"REMOTE_ADDR": "2001:db8:1:2::7"}
+    first = client.post("/api/lookup", json=["9.9.9.9"] * 3, environ_base=ipv6)
+    assert first.json[2]["error"]["message"].startswith(
+        "Too many lookups of other addresses from 2001:db8:1:2::/64: the limit "
+        "is 2/minute."
+    )
+    refused = client.post("/api/lookup", json=["9.9.9.9"], environ_base=ipv6)
+    assert refused.status_code == 429
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    assert refused.headers["X-RateLimit-Scope"] == "2001:db8:1:2::/64"

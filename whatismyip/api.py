@@ -36,6 +36,11 @@ BATCH_ADDRESSES = 100
 BATCH_BYTES = 16 * 1024
 
 
+def lookup_report(address) -> dict:
+    """What is known of an address a visitor asked about."""
+    return describe_address(address, facts_about(address, own=False))
+
+
 def is_api_path(path: str) -> bool:
     """/api, anything under /api/, the article's /get_my_ip/ and the JSON
     answers at /json and /<address>/json are the API; /apiary and /get_my_ipx
@@ -55,7 +60,7 @@ def report():
     asked = visitor.asked_ip()
     if asked is not None:
         address = parse_lookup_address(asked)
-        return conditional(jsonify(describe_address(address, facts_about(address))))
+        return conditional(jsonify(lookup_report(address)))
     report = visitor.report()
     return conditional(jsonify(report), report_basis(report))
 
@@ -87,13 +92,13 @@ def ip():
 def lookup(address):
     """What is known of any address, IPv4 or IPv6."""
     asked = parse_lookup_address(address)
-    return jsonify(describe_address(asked, facts_about(asked)))
+    return jsonify(lookup_report(asked))
 
 
 @api.get("/<address:address>/json")
 def address_json(address):
     """As /api/lookup/<address>, at ipinfo.io's URL for it."""
-    return jsonify(describe_address(address, facts_about(address)))
+    return jsonify(lookup_report(address))
 
 
 def error_object(status: int, message: str) -> dict:

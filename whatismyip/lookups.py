@@ -17,6 +17,7 @@ import dns.nameserver
 import dns.resolver
 import dns.reversename
 import iptocc
+from dns.rdatatype import AAAA, PTR, TXT, A
 from flask import Flask, current_app
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import BaseConverter, ValidationError
@@ -353,11 +354,11 @@ class Lookups:
             with self.lock:
                 self.asking.pop(key, None)
 
-    def _records(self, name, rdtype: str, deadline: float):
+    def _records(self, name, rdtype, deadline: float):
         """The answer's records and TTL; ([], NEGATIVE_KEEP) when none exist."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise Unanswered(name)
+            raise Unanswered
         try:
             answer = self.resolver.resolve(
                 name, rdtype, lifetime=remaining, search=False
@@ -367,23 +368,23 @@ class Lookups:
             return [], NEGATIVE_KEEP
         except dns.exception.Timeout as error:
             self.breaker.timed_out(time.monotonic())
-            raise Unanswered(name) from error
+            raise Unanswered from error
         except dns.resolver.NoNameservers as error:  # it answered, with a failure
             self.breaker.answered()
-            raise Unanswered(name) from error
+            raise Unanswered from error
         self.breaker.answered()
         return list(answer), answer.rrset.ttl
 
     def _network(self, address: IPAddress, deadline: float):
         """(found, fields left unanswered, TTL) for the network fields."""
-        records, ttl = self._records(cymru_origin_name(address), "TXT", deadline)
+        records, ttl = self._records(cymru_origin_name(address), TXT, deadline)
         origin = parse_origin([_txt(record) for record in records])
         if origin is None:
             return {}, (), ttl
         asn, prefix = origin
         found = {"asn": asn, "prefix": prefix}
         try:
-            names, name_ttl = self._records(f"AS{asn}.asn.cymru.com", "TXT", deadline)
+            names, name_ttl = self._records(f"AS{asn}.asn.cymru.com", TXT, deadline)
         except Unanswered:  # the network stands without its name
             return found, ("as_name",), ttl
         found["as_name"] = parse_as_name([_txt(record) for record in names])
@@ -392,14 +393,14 @@ class Lookups:
     def _hostname(self, address: IPAddress, deadline: float):
         """(found, fields left unanswered, TTL) for the hostname fields."""
         pointer = dns.reversename.from_address(str(address))
-        records, ttl = self._records(pointer, "PTR", deadline)
+        records, ttl = self._records(pointer, PTR, deadline)
         if not records:
             return {}, (), ttl
         name = records[0].target
         found = {"hostname": name.to_text(omit_final_dot=True)}
         try:
             forward, forward_ttl = self._records(
-                name, "A" if address.version == 4 else "AAAA", deadline
+                name, A if address.version == 4 else AAAA, deadline
             )
         except Unanswered:  # the name stands, unconfirmed
             return found, ("hostname_confirmed",), ttl
@@ -433,9 +434,6 @@ class AddressConverter(BaseConverter):
         except NotAnAddress:
             raise ValidationError from None
 
-    def to_url(self, value) -> str:
-        return str(value)
-
 
 def init_app(app: Flask) -> None:
     """Built with the app, so in the worker that serves it: its resolver's
@@ -455,7 +453,7 @@ def location_installed() -> bool:
     return current_app.extensions["lookups"].locations is not None
 
 
-def facts_about(address: IPAddress | None, own: bool = False, wanted=SOURCE_FIELDS):
+def facts_about(address: IPAddress | None, *, own: bool, wanted=SOURCE_FIELDS):
     """What is known of `address`: the visitor's `own`, or one they asked about."""
     return current_app.extensions["lookups"].facts(address, own, wanted)
 

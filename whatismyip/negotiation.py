@@ -25,9 +25,7 @@ BROWSER_PREFERENCE = ("html", "json", "text")
 SCRIPT_PREFERENCE = ("text", "json", "html")
 
 
-def _match_quality(
-    accepted: list[tuple[str, float]], media_type: str, wildcards: bool = True
-):
+def _match_quality(accepted: list[tuple[str, float]], media_type: str, wildcards: bool):
     """(q, specificity) of the most specific range in Accept covering media_type;
     without `wildcards`, only the type named outright covers it."""
     main_type = media_type.split("/")[0]
@@ -36,8 +34,8 @@ def _match_quality(
         ranges.update({f"{main_type}/*": 1, "*/*": 0, "*": 0})
     best = (0.0, -1)
     for value, quality in accepted:
-        specificity = ranges.get(value.split(";")[0].strip().lower(), -1)
-        if specificity > best[1]:
+        specificity = ranges.get(value.split(";")[0].strip().lower())
+        if specificity is not None and specificity > best[1]:
             best = (quality, specificity)
     return best
 

@@ -26,7 +26,7 @@ from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.sansio.utils import get_current_url
 
 from . import visitor
-from .api import OPENAPI, is_api_path, json_error, report_basis
+from .api import OPENAPI, is_api_path, json_error, lookup_report, report_basis
 from .conditional import conditional
 from .lookups import (
     country_facts,
@@ -35,7 +35,7 @@ from .lookups import (
     parse_lookup_address,
     unavailable_retry_after,
 )
-from .report import as_lines, describe_address, format_ip
+from .report import as_lines, format_ip
 from .static_files import static_url
 
 pages = Blueprint("pages", __name__)
@@ -236,7 +236,7 @@ def headers_text():
 
 
 def address_answer(asked: str, address) -> Response:
-    facts = describe_address(address, facts_about(address))
+    facts = lookup_report(address)
     return negotiated(
         facts,
         lambda: render_template("lookup.html", facts=for_templates(facts), asked=asked),
