@@ -168,6 +168,17 @@ def failing_app(environ, start_response):
     return [b""]
 
 
+def test_a_request_without_a_path_is_no_api_request():
+    """PEP 3333 lets a server leave PATH_INFO out for the application's root."""
+    told = []
+    environ = {"wsgi.url_scheme": "http", "REQUEST_METHOD": "GET"}
+    SiteHeaders(failing_app, "default-src 'self'", 0)(
+        environ, lambda *args: told.append(args)
+    )
+    ((_, headers, _),) = told
+    assert ("Access-Control-Allow-Origin", "*") not in headers
+
+
 @pytest.mark.parametrize(
     "middleware",
     [lambda app: SiteHeaders(app, "default-src 'self'", 0), TellAllowance],

@@ -5,7 +5,9 @@ import ipaddress
 import itertools
 import math
 import socket
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -14,6 +16,7 @@ import requests
 from conftest import BROWSER, CURL
 from router import Router
 from serving import Burst, RedisServer, wait_for
+from whatismyip import rate_limits
 from whatismyip.config import (
     SettingError,
     parse_ipv6_prefix,
@@ -801,3 +804,29 @@ def test_a_batch_with_no_room_is_refused_and_says_whose_allowance(make_app):
     assert refused.status_code == 429
     assert refused.headers["X-RateLimit-Remaining"] == "0"
     assert refused.headers["X-RateLimit-Scope"] == "2001:db8:1:2::/64"
+
+
+def test_counts_arriving_together_share_the_connections_in_batches(
+    shared_redis, monkeypatch
+):
+    """Twenty-four counts at once on four connections: those that find no free
+    connection wait, and are sent in batches by whoever holds one. Every count
+    lands in Redis exactly once, and none falls back to the worker. (The wait
+    for a connection is lengthened here: it is not what this test is about.)"""
+    monkeypatch.setattr(rate_limits, "REDIS_TIMEOUT_SECONDS", 5)
+    counts = Limiter("ratelimit", "100/minute", RedisStore(shared_redis.url))
+    client = next(CLIENTS)
+    start = threading.Barrier(24)
+
+    def hit(_):
+        start.wait()
+        return counts.hit(client, time.monotonic())
+
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        decisions = list(pool.map(hit, range(24)))
+    assert all(decision.allowed for decision in decisions)
+    assert sorted(decision.remaining for decision in decisions) == list(range(76, 100))
+    assert redis.Redis.from_url(shared_redis.url).zcard(f"ratelimit:{client}:60") == 24
+    assert counts.in_worker.stored == 0
+    assert counts.store.free == 4  # every connection handed back
+    assert counts.store.waiting == []

@@ -34,6 +34,8 @@ BAD = [
     ("DNS_RESOLVER", "dns.example", "DNS_RESOLVER takes IP addresses"),
     ("DNS_RESOLVER", "fe80::53%eth0", "DNS_RESOLVER takes IP addresses"),
     ("DNS_RESOLVER", "192.0.2.53:70000", "DNS_RESOLVER: '70000' is not a port"),
+    ("DNS_RESOLVER", "192.0.2.53:65536", "DNS_RESOLVER: '65536' is not a port"),
+    ("DNS_RESOLVER", "192.0.2.53:0", "DNS_RESOLVER: '0' is not a port"),
     ("DNS_RESOLVER", "192.0.2.53:５３", "is not a port"),
     ("LOOKUP_TIMEOUT", "0", "LOOKUP_TIMEOUT must be seconds"),
     ("LOOKUP_TIMEOUT", "60", "LOOKUP_TIMEOUT must be seconds"),

@@ -103,12 +103,12 @@ def as_text(text: str) -> Response:
     return Response(text + "\n", content_type="text/plain; charset=utf-8")
 
 
-def negotiated(facts: dict, page, fmt: str, basis: bytes | None = None) -> Response:
-    """An address's answer (or the visitor's report, with its `basis` for a
-    tag) in the format chosen: JSON, `name: value` lines, or the page `page()`
-    renders. The answer varies with what negotiation reads."""
+def negotiated(facts: dict, page, fmt: str, basis=None) -> Response:
+    """An address's answer (or the visitor's report, with `basis` making its
+    tag's bytes) in the format chosen: JSON, `name: value` lines, or the page
+    `page()` renders. The answer varies with what negotiation reads."""
     if fmt == "json":
-        response = conditional(jsonify(facts), basis)
+        response = conditional(jsonify(facts), basis(facts) if basis else None)
     elif fmt == "text":
         response = conditional(as_text(as_lines(facts)))
     else:
@@ -129,7 +129,7 @@ def index():
         report,
         lambda: render_template("index.html", report=for_templates(report)),
         fmt,
-        report_basis(report),
+        report_basis,
     )
 
 

@@ -243,13 +243,15 @@ class Busy(Exception):
 
 class Call:
     """One count waiting for Redis: queued, then sent in a batch, then answered;
-    or promoted to send the next batch itself."""
+    or promoted to send the next batch itself (its own count may by then have
+    gone in another's batch: it is answered when that batch is)."""
 
-    __slots__ = ("keys", "args", "ready", "reply", "error", "sends")
+    __slots__ = ("keys", "args", "ready", "answered", "reply", "error", "sends")
 
     def __init__(self, keys: list[str], args: list):
         self.keys, self.args = keys, args
         self.ready = threading.Event()  # answered, or promoted
+        self.answered = threading.Event()
         self.reply = self.error = None
         self.sends = False
 
@@ -302,30 +304,34 @@ class RedisStore:
                 if not call.sends and call in self.waiting:  # never sent
                     self.waiting.remove(call)
                     raise Busy
-            # In a batch already: the connection's own timeout bounds the wait.
-            call.ready.wait()
         if call.sends:
             self._send_batch()
+        # In a batch: the connection's own timeout bounds the wait.
+        call.answered.wait()
         if call.error is not None:
             raise call.error
         return call.reply
 
     def _send_batch(self):
-        """Sends every count waiting on one connection, then hands it on."""
+        """Sends every count waiting on one connection, then hands it on: to
+        the first in line not yet promoted (two batches ending at once must not
+        both promote the same one, or a connection is lost), else back."""
         with self.lock:
             batch, self.waiting = self.waiting, []
-        try:
-            self._exchange(batch)
-        except BaseException as error:
-            for call in batch:
-                call.error = error
+        if batch:
+            try:
+                self._exchange(batch)
+            except BaseException as error:
+                for call in batch:
+                    call.error = error
         for call in batch:
-            if not call.sends:
-                call.ready.set()
+            call.answered.set()
+            call.ready.set()
         with self.lock:
-            if self.waiting:  # the first in line sends the next batch
-                self.waiting[0].sends = True
-                self.waiting[0].ready.set()
+            after = next((call for call in self.waiting if not call.sends), None)
+            if after is not None:
+                after.sends = True
+                after.ready.set()
             else:
                 self.free += 1
 
