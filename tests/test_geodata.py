@@ -6,8 +6,10 @@ file."""
 import datetime
 import gzip
 import http.server
+import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -16,11 +18,13 @@ import pytest
 import requests
 
 from conftest import BROWSER, CURL
-from serving import BIN, ROOT, stand_in_city_database
+from serving import ROOT, stand_in_city_database
 from whatismyip.geodata import months
 from whatismyip.location import location_facts
 
 THIS_MONTH, LAST_MONTH = months(datetime.date.today())
+# The Python running the tests, as `python` for bin/post_compile.
+PYTHON_BIN = os.path.dirname(sys.executable)
 
 
 # --- The fields -------------------------------------------------------------------
@@ -161,9 +165,9 @@ def packed() -> bytes:
 
 def geodata(url: str, destination, command=("-m", "whatismyip.geodata"), *extra):
     return subprocess.run(
-        [BIN / "python", *command, *extra],
+        [sys.executable, *command, *extra],
         cwd=ROOT,
-        env={"GEO_DB": str(destination), "GEO_DB_URL": url, "PATH": str(BIN)},
+        env={"GEO_DB": str(destination), "GEO_DB_URL": url, "PATH": PYTHON_BIN},
         capture_output=True,
         text=True,
         timeout=60,
@@ -250,7 +254,7 @@ def test_post_compile_installs_the_file_into_the_slug(downloads, tmp_path):
         env={
             "GEO_DB": str(destination),
             "GEO_DB_URL": template(downloads),
-            "PATH": f"{BIN}:/usr/bin:/bin",
+            "PATH": f"{PYTHON_BIN}:/usr/bin:/bin",
         },
         capture_output=True,
         text=True,
@@ -269,7 +273,7 @@ def test_a_failed_download_never_fails_the_build(downloads, tmp_path):
         env={
             "GEO_DB": str(tmp_path / "city.mmdb"),
             "GEO_DB_URL": template(downloads),
-            "PATH": f"{BIN}:/usr/bin:/bin",
+            "PATH": f"{PYTHON_BIN}:/usr/bin:/bin",
         },
         capture_output=True,
         text=True,
