@@ -16,7 +16,7 @@ import requests
 from conftest import BROWSER, CURL
 from router import Router
 from serving import Burst, RedisServer, wait_for
-from whatismyip import rate_limits
+from whatismyip import redis_store
 from whatismyip.config import (
     SettingError,
     parse_ipv6_prefix,
@@ -25,21 +25,19 @@ from whatismyip.config import (
 )
 from whatismyip.rate_limits import (
     MOVING_WINDOWS,
-    SCRIPT_SHA,
     Allowance,
     Decision,
     Limiter,
-    RedisStore,
     Window,
     WorkerCounts,
     allowance_headers,
     client_key,
     decide,
     parse_windows,
-    redis_options,
     refusal,
     retry_after,
 )
+from whatismyip.redis_store import RedisStore, redis_options, script_sha
 
 LIMIT = "10/minute"
 CLIENTS = (f"203.0.113.{n}" for n in itertools.count(1))  # one address per test
@@ -210,7 +208,7 @@ def test_redis_dead_or_hung_degrades_to_counting_in_each_worker(start_server, tm
             assert answer.status_code == 200
             assert took < 1
         log = server.log()
-        assert log.count("Rate limit storage unreachable") == 1  # once, not per request
+        assert log.count("Redis unreachable") == 1  # once, not per request
         assert "Traceback" not in log
 
         store.start()
@@ -223,7 +221,7 @@ def test_redis_dead_or_hung_degrades_to_counting_in_each_worker(start_server, tm
             timeout=45,  # Redis is tried again at growing intervals, up to 32 s
             what="counting resumed in Redis",
         )
-        assert "Rate limit storage recovered" in server.log()
+        assert "Redis answering again" in server.log()
     finally:
         store.stop()
 
@@ -232,7 +230,7 @@ def test_a_redis_that_forgot_the_script_is_sent_it_again(shared_redis):
     """A restarted or flushed Redis has no scripts: counting goes on in Redis,
     not in the worker."""
     store = redis.Redis.from_url(shared_redis.url)
-    assert store.script_load(MOVING_WINDOWS) == SCRIPT_SHA
+    assert store.script_load(MOVING_WINDOWS) == script_sha(MOVING_WINDOWS)
     counts = Limiter("ratelimit", "5/minute", RedisStore(shared_redis.url))
     client = next(CLIENTS)
     remaining = []
@@ -267,8 +265,8 @@ def test_a_flapping_redis_is_told_at_most_once_a_minute_each_way(caplog):
         store.answered(second + 1)
     said = [record.getMessage() for record in caplog.records]
     assert [line.split(" (")[0].split(":")[0] for line in said] == [
-        "Rate limit storage unreachable",
-        "Rate limit storage recovered",
+        "Redis unreachable",
+        "Redis answering again",
     ]
     store.failed(ConnectionError(), 61)  # a minute on, it is told again
     assert "unreachable" in caplog.records[-1].getMessage()
@@ -702,8 +700,8 @@ def test_a_dead_redis_is_retried_at_doubling_intervals_meanwhile_counted_here(
     assert counts.hit("a", 100.0).remaining == 1
     assert (store.retry_at, store.retry_in) == (101.0, 2)
     assert [record.getMessage() for record in caplog.records] == [
-        "Rate limit storage unreachable (ConnectionError): counting in each "
-        "worker until it is back"
+        "Redis unreachable (ConnectionError): rate limits counted and registry "
+        "answers kept in each worker until it is back"
     ]
     assert counts.hit("a", 100.5).remaining == 0  # not tried: counted here
     assert counts.hit("b", 100.6).remaining == 1  # another client, its own count
@@ -728,9 +726,9 @@ def test_a_state_is_told_again_exactly_a_minute_on(caplog):
     store.answered(1.0)
     store.failed(ConnectionError(), 60.0)
     assert [record.getMessage().split(" (")[0] for record in caplog.records] == [
-        "Rate limit storage unreachable",
-        "Rate limit storage recovered: counting in Redis again",
-        "Rate limit storage unreachable",
+        "Redis unreachable",
+        "Redis answering again: rate limits counted and registry answers kept in Redis",
+        "Redis unreachable",
     ]
 
 
@@ -767,7 +765,7 @@ def test_redis_answering_again_is_said(shared_redis, caplog):
     counts = Limiter("ratelimit", "5/minute", store)
     assert counts.hit(next(CLIENTS), now).remaining == 4
     assert caplog.records[-1].getMessage() == (
-        "Rate limit storage recovered: counting in Redis again"
+        "Redis answering again: rate limits counted and registry answers kept in Redis"
     )
 
 
@@ -813,7 +811,7 @@ def test_counts_arriving_together_share_the_connections_in_batches(
     connection wait, and are sent in batches by whoever holds one. Every count
     lands in Redis exactly once, and none falls back to the worker. (The wait
     for a connection is lengthened here: it is not what this test is about.)"""
-    monkeypatch.setattr(rate_limits, "REDIS_TIMEOUT_SECONDS", 5)
+    monkeypatch.setattr(redis_store, "REDIS_TIMEOUT_SECONDS", 5)
     counts = Limiter("ratelimit", "100/minute", RedisStore(shared_redis.url))
     client = next(CLIENTS)
     start = threading.Barrier(24)

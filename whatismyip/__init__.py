@@ -15,7 +15,7 @@ from flask import Flask, has_request_context, request
 from flask.json.provider import DefaultJSONProvider
 from flask.sessions import NullSession, SessionInterface
 
-from . import lookups, rate_limits, security, static_files
+from . import lookups, rate_limits, redis_store, security, static_files
 from .api import api
 from .config import settings_from_environment
 from .negotiation import is_command_line
@@ -89,6 +89,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.register_blueprint(api)
     app.register_blueprint(pages)
     link_the_pages(app)
+    redis_store.init_app(app)
     # The allowance's headers go inside the site's, so they come first, as
     # Flask's own headers do.
     rate_limits.init_app(app)

@@ -11,17 +11,15 @@ Flask-Limiter did this first; measured, it took the site to 0.42x its throughput
 counting in the worker and 0.36x in Redis (`make bench`), its per-request
 bookkeeping costing as much as the request, and the `limits` storage behind it
 sweeps every key every 10 ms. What is left is small: a bounded map of recent
-request times here, one Lua script there. The settings are still read in the
-`limits` notation.
+request times here, one Lua script there (sent by redis_store). The settings
+are still read in the `limits` notation.
 """
 
 import bisect
-import hashlib
 import ipaddress
 import logging
 import math
 import os
-import threading
 import time
 from collections import OrderedDict
 from functools import lru_cache
@@ -32,6 +30,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from . import visitor
 from .addresses import IPAddress
+from .redis_store import RedisStore
 
 # What a web page may read of an answer from another origin (CORS).
 ALLOWANCE_HEADERS = (
@@ -48,6 +47,7 @@ LOOKUP_ENDPOINTS = frozenset(
     {
         "api.lookup",
         "api.address_json",
+        "api.owner",
         "pages.lookup",
         "pages.address",
         "pages.address_fact",
@@ -55,18 +55,6 @@ LOOKUP_ENDPOINTS = frozenset(
 )
 # Routes that look one up when asked with ?ip= (ifconfig.co's /json?ip=…).
 LOOKUP_BY_ARGUMENT = frozenset({"api.report"})
-# The longest a request waits for Redis, a free connection to it included,
-# before the limit is counted in the worker instead: a slow or dead Redis never
-# holds up an answer.
-REDIS_TIMEOUT_SECONDS = 0.1
-# Connections to Redis per worker. Small plans cap clients (Heroku's mini plan
-# at 20): two dynos of two workers take 16. A count takes a fraction of a
-# millisecond, so four serve thousands of requests a second.
-REDIS_CONNECTIONS = 4
-# After Redis fails, how long until it is tried again: doubling up to a cap.
-FIRST_RETRY_SECONDS, LAST_RETRY_SECONDS = 1, 32
-# A Redis that comes and goes is told in the log at most this often per worker.
-LOG_EVERY_SECONDS = 60
 # What one worker remembers, the least recently seen clients going first: a
 # client costs about 250 bytes and each request time it keeps 32 more.
 MAX_CLIENTS = 20_000
@@ -213,187 +201,6 @@ return {tostring(now), counts}
 """
 
 
-# Redis knows a script by its SHA-1 digest.
-SCRIPT_SHA = hashlib.sha1(MOVING_WINDOWS.encode(), usedforsecurity=False).hexdigest()
-
-
-def redis_options(redis_url: str) -> dict:
-    """redis-py settings for the counters' connection pool."""
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    options = {
-        "max_connections": REDIS_CONNECTIONS,
-        "socket_timeout": REDIS_TIMEOUT_SECONDS,
-        "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
-        # redis-py retries three times by default; one bounded try is the budget.
-        "retry": Retry(NoBackoff(), 0),
-    }
-    if redis_url.startswith("rediss://"):
-        # Heroku Key-Value Store's TLS certificates are self-signed; Heroku's
-        # documentation says to connect without verifying them.
-        options["ssl_cert_reqs"] = "none"
-    return options
-
-
-class Busy(Exception):
-    """No connection to Redis came free in time: the worker is busy, Redis is not
-    down."""
-
-
-class Call:
-    """One count waiting for Redis: queued, then sent in a batch, then answered;
-    or promoted to send the next batch itself (its own count may by then have
-    gone in another's batch: it is answered when that batch is)."""
-
-    __slots__ = ("keys", "args", "ready", "answered", "reply", "error", "sends")
-
-    def __init__(self, keys: list[str], args: list):
-        self.keys, self.args = keys, args
-        self.ready = threading.Event()  # answered, or promoted
-        self.answered = threading.Event()
-        self.reply = self.error = None
-        self.sends = False
-
-
-class RedisStore:
-    """The worker's connections to Redis, and whether Redis answers. While it
-    does not, it is tried again at growing intervals.
-
-    Counts go out in batches: a request that finds a connection free sends every
-    count waiting, pipelined, in one round trip; the others wait, and when a
-    batch is answered, the next one waiting sends the next batch. Under gevent a
-    connection is held until its greenlet runs again, which under a burst can be
-    tens of milliseconds, so a connection per count would run out of connections
-    long before Redis or the worker ran out of room."""
-
-    def __init__(self, redis_url: str):
-        import redis
-
-        self.errors = (redis.RedisError, OSError)
-        self.script_lost = redis.exceptions.NoScriptError
-        self.answer_errors = redis.exceptions.ResponseError
-        # A pool and its connections, not a client: the client's per-command
-        # bookkeeping (retries, metrics hooks, argument checks, the script's own
-        # wrapper) cost about a fifth of a count, and none of it applies here.
-        self.pool = redis.ConnectionPool.from_url(redis_url, **redis_options(redis_url))
-        self.lock = threading.Lock()
-        self.waiting: list[Call] = []
-        self.free = REDIS_CONNECTIONS  # connections no batch is using
-        self.retry_at = 0.0  # while Redis is down: when to try it again
-        self.retry_in = FIRST_RETRY_SECONDS
-        self.down = False
-        self.said_down = False
-        self.said_at = {True: -math.inf, False: -math.inf}  # when each was last said
-        self.failure = ""
-
-    def usable(self, now: float) -> bool:
-        return now >= self.retry_at
-
-    def run_script(self, keys: list[str], args: list):
-        """MOVING_WINDOWS's reply for these keys; Busy if no connection came
-        free within REDIS_TIMEOUT_SECONDS."""
-        call = Call(keys, args)
-        with self.lock:
-            self.waiting.append(call)
-            if self.free:
-                self.free -= 1
-                call.sends = True
-        if not call.sends and not call.ready.wait(REDIS_TIMEOUT_SECONDS):
-            with self.lock:
-                if not call.sends and call in self.waiting:  # never sent
-                    self.waiting.remove(call)
-                    raise Busy
-        if call.sends:
-            self._send_batch()
-        # In a batch: the connection's own timeout bounds the wait.
-        call.answered.wait()
-        if call.error is not None:
-            raise call.error
-        return call.reply
-
-    def _send_batch(self):
-        """Sends every count waiting on one connection, then hands it on: to
-        the first in line not yet promoted (two batches ending at once must not
-        both promote the same one, or a connection is lost), else back."""
-        with self.lock:
-            batch, self.waiting = self.waiting, []
-        if batch:
-            try:
-                self._exchange(batch)
-            except BaseException as error:
-                for call in batch:
-                    call.error = error
-        for call in batch:
-            call.answered.set()
-            call.ready.set()
-        with self.lock:
-            after = next((call for call in self.waiting if not call.sends), None)
-            if after is not None:
-                after.sends = True
-                after.ready.set()
-            else:
-                self.free += 1
-
-    def _exchange(self, batch: list[Call]):
-        """MOVING_WINDOWS for each call by its digest, pipelined; sent whole where
-        Redis no longer has it (a restart forgets scripts), which caches it for
-        the next batch."""
-        connection = self.pool.get_connection()
-        try:
-            self._pipeline(connection, "EVALSHA", SCRIPT_SHA, batch)
-            lost = [call for call in batch if isinstance(call.error, self.script_lost)]
-            if lost:
-                self._pipeline(connection, "EVAL", MOVING_WINDOWS, lost)
-        except BaseException:
-            connection.disconnect()  # replies may still arrive: never reuse it
-            raise
-        finally:
-            self.pool.release(connection)
-
-    def _pipeline(self, connection, command: str, script: str, calls: list[Call]):
-        connection.send_packed_command(
-            connection.pack_commands(
-                [(command, script, len(c.keys), *c.keys, *c.args) for c in calls]
-            )
-        )
-        for call in calls:
-            try:
-                call.reply, call.error = connection.read_response(), None
-            except self.answer_errors as error:  # an error of this call's alone
-                call.error = error
-
-    def failed(self, error: Exception, now: float):
-        if now < self.retry_at:  # another count of the same batch said so
-            return
-        self.down, self.failure = True, type(error).__name__
-        self.retry_at = now + self.retry_in
-        self.retry_in = min(self.retry_in * 2, LAST_RETRY_SECONDS)
-        self.tell(now)
-
-    def answered(self, now: float):
-        if self.down:
-            self.down, self.retry_at, self.retry_in = False, 0.0, FIRST_RETRY_SECONDS
-        if self.said_down:
-            self.tell(now)
-
-    def tell(self, now: float):
-        """Logs the state Redis is in if the log says otherwise, each state at
-        most once a minute: a Redis that comes and goes is two lines a minute,
-        not two a request, and the log catches up with the last change."""
-        down = self.down
-        if down != self.said_down and now >= self.said_at[down] + LOG_EVERY_SECONDS:
-            self.said_down, self.said_at[down] = down, now
-            if down:
-                log.warning(
-                    "Rate limit storage unreachable (%s): counting in each worker "
-                    "until it is back",
-                    self.failure,
-                )
-            else:
-                log.warning("Rate limit storage recovered: counting in Redis again")
-
-
 class Limiter:
     """One allowance (RATE_LIMIT or LOOKUP_RATE_LIMIT): its windows, counted in
     Redis under `name` when there is a store, else (and while it is down, or
@@ -414,20 +221,15 @@ class Limiter:
     def hit(self, key: str, now: float, cost: int = 1) -> Decision:
         """Counts `cost` requests (or as many as there is room for) for `key`.
         `now` on the monotonic clock; Redis counts on its own."""
-        store = self.store
-        if store is None or not store.usable(now):
+        reply = self.store and self.store.call(
+            MOVING_WINDOWS,
+            [f"{self.name}:{key}:{window.seconds}" for window in self.windows],
+            [os.urandom(6).hex(), cost, *self.window_args],
+            now,
+        )
+        if reply is None:
             return self.in_worker.hit(key, now, cost)
-        try:
-            redis_now, counts = store.run_script(
-                [f"{self.name}:{key}:{window.seconds}" for window in self.windows],
-                [os.urandom(6).hex(), cost, *self.window_args],
-            )
-        except Busy:
-            return self.in_worker.hit(key, now, cost)
-        except store.errors as error:
-            store.failed(error, now)
-            return self.in_worker.hit(key, now, cost)
-        store.answered(now)
+        redis_now, counts = reply
         # The counts before this request, as the script saw them atomically: the
         # same rule then says how many passed.
         return decide(
@@ -534,7 +336,7 @@ def init_app(app: Flask) -> None:
     }
     if not any(settings.values()):
         return
-    store = RedisStore(config["REDIS_URL"]) if config["REDIS_URL"] else None
+    store = app.extensions.get("redis")
     everything, lookups = (
         Limiter(name, setting, store) if setting else None
         for name, setting in settings.items()
