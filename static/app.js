@@ -121,3 +121,23 @@ if (families) {
       });
   }
 }
+
+// Who runs this network: asked of the registry only once the page has loaded,
+// so that a slow registry never holds the page up. Without JavaScript the card
+// keeps its link to the lookup page, which asks the registry itself.
+const owner = document.querySelector(".owner[data-owner-url]");
+if (owner) {
+  const pending = owner.querySelector(".owner-pending");
+  pending.textContent = "Asking the registry…";
+  fetch(owner.dataset.ownerUrl, { cache: "no-store", credentials: "omit" })
+    .then(async (response) => {
+      if (!response.ok) throw new Error(String(response.status));
+      // Our own page's fragment, rendered and escaped by the server.
+      const card = new DOMParser().parseFromString(await response.text(), "text/html");
+      pending.replaceWith(...card.body.childNodes);
+    })
+    .catch(() => {
+      pending.textContent = "The registry could not be asked just now; try again in a minute.";
+      pending.classList.add("unavailable");
+    });
+}

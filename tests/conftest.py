@@ -7,6 +7,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from registries import stand_in_registries
 
 from router import Router
 from serving import DnsServer, Server, stand_in_city_database
@@ -74,6 +75,8 @@ def local_settings(dns_server):
         "LOOKUP_TIMEOUT": 0.5,
         "GEO_DB": stand_in_city_database(),
         "GEO_DB_URL": DEFAULT_GEO_DB_URL,
+        "RDAP_BOOTSTRAP_URL": stand_in_registries().bootstrap_url,
+        "RDAP_TIMEOUT": 1.0,
         "IPV4_URL": None,
         "IPV6_URL": None,
     }

@@ -105,7 +105,8 @@ def take_screenshots(browser, dyno_url: str, folder: Path) -> list[Path]:
         )
         page = shot.open("/?name=value&name=again&q=hello+world&empty=")
         assert page.locator("#ip").inner_text() == EXAMPLE_ADDRESS
-        assert "dns.google" in page.locator(".address-facts").inner_text()
+        assert "dns.google" in page.locator(".hero .address-facts").inner_text()
+        page.locator(".owner .owner-facts").wait_for()  # fetched after the load
         page.evaluate(
             """origin => document.querySelectorAll(".code").forEach(code => {
                 code.textContent = code.textContent.replaceAll(

@@ -18,6 +18,7 @@ from pathlib import Path
 import dns.message
 import requests
 from geodata import build_city_database
+from registries import stand_in_registries
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
@@ -44,6 +45,9 @@ PLATFORM_VARIABLES = (
     "LOOKUP_TIMEOUT",
     "IPV4_URL",
     "IPV6_URL",
+    "RDAP_BOOTSTRAP_URL",
+    "RDAP_TIMEOUT",
+    "REQUESTS_CA_BUNDLE",
 )
 
 
@@ -120,6 +124,9 @@ class Server:
             # The tests' own location database unless a test gives another:
             # never the one `make geodata` may have put in the working tree.
             GEO_DB=str(stand_in_city_database()),
+            # Likewise the stand-in registries, never the real ones.
+            RDAP_BOOTSTRAP_URL=stand_in_registries().bootstrap_url,
+            REQUESTS_CA_BUNDLE=str(stand_in_registries().certificate),
         )
         environ.update(env)  # PORT too, where a test sets a wrong one
         argv = ["bash", "-c", command.format(port=self.port)]

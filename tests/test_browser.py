@@ -7,6 +7,7 @@ import os
 import re
 import socket
 import threading
+import time
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -337,3 +338,61 @@ def test_the_readme_picture_of_both_addresses(playwright, dual_stack, tmp_path):
     _, urls, switches = dual_stack
     path = take_dual_stack_screenshot(playwright, urls["IPV4_URL"], switches, tmp_path)
     assert path.stat().st_size > 5_000
+
+
+# --- Who runs this network: asked after the page has loaded -------------------------
+
+
+@pytest.fixture(scope="module")
+def behind_a_proxy(start_server):
+    """The browser's X-Forwarded-For is trusted, so that it may visit from a
+    public address; registries get 2 s to answer."""
+    return start_server(TRUSTED_PROXY_HOPS="1", RDAP_TIMEOUT="2")
+
+
+def visit_from(browser, server, address: str, **options) -> Visit:
+    return Visit(
+        browser,
+        server.url,
+        viewport=DESKTOP,
+        extra_http_headers={"X-Forwarded-For": address},
+        **options,
+    )
+
+
+def test_the_owner_card_arrives_after_the_page(browser, behind_a_proxy):
+    visit = visit_from(browser, behind_a_proxy, "193.0.6.139")
+    page = visit.open("/")
+    abuse = page.locator(".owner a.abuse")
+    expect(abuse).to_have_text("abuse@ripe.net")
+    expect(abuse).to_have_attribute("href", "mailto:abuse@ripe.net")
+    expect(page.locator(".owner .organization")).to_contain_text("RIPE NCC")
+    violations = Axe().run(page).response["violations"]
+    assert [v["id"] for v in violations if v["impact"] in ("serious", "critical")] == []
+    assert visit.errors == []
+    visit.context.close()
+
+
+def test_a_silent_registry_never_holds_the_page_up(browser, behind_a_proxy):
+    visit = visit_from(browser, behind_a_proxy, "5.5.5.9")  # a registry that hangs
+    started = time.monotonic()
+    page = visit.open("/")  # until the load event
+    loaded = time.monotonic() - started
+    card = page.locator(".owner")
+    assert "Asking the registry…" in card.inner_text()  # still waiting at load
+    assert loaded < 1.5, f"the page took {loaded:.1f} s, as if it waited for RDAP"
+    expect(card.locator(".unavailable")).to_have_text(
+        "The registry could not be asked just now; try again in a minute.",
+        timeout=5000,
+    )
+    assert visit.errors == []
+    visit.context.close()
+
+
+def test_without_javascript_the_card_links_the_lookup_page(browser, behind_a_proxy):
+    visit = visit_from(browser, behind_a_proxy, "8.8.8.8", java_script_enabled=False)
+    page = visit.open("/")
+    page.get_by_role("link", name="See who runs this network").click()
+    expect(page.locator(".owner a.abuse")).to_have_text("network-abuse@google.com")
+    assert visit.errors == []
+    visit.context.close()

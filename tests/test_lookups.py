@@ -495,7 +495,7 @@ def test_nonsense_dns_resolver_is_refused(text):
 
 
 def test_lookups_and_timeout_settings():
-    assert parse_lookups(None) == {"country", "asn", "hostname", "location"}
+    assert parse_lookups(None) == {"country", "asn", "hostname", "location", "owner"}
     assert parse_lookups("asn, Hostname") == {"asn", "hostname"}
     assert parse_lookups("none") == parse_lookups("") == frozenset()
     with pytest.raises(SettingError, match="LOOKUPS takes"):

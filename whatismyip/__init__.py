@@ -15,7 +15,7 @@ from flask import Flask, has_request_context, request
 from flask.json.provider import DefaultJSONProvider
 from flask.sessions import NullSession, SessionInterface
 
-from . import lookups, rate_limits, redis_store, security, static_files
+from . import lookups, owners, rate_limits, redis_store, security, static_files
 from .api import api
 from .config import settings_from_environment
 from .negotiation import is_command_line
@@ -95,6 +95,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     rate_limits.init_app(app)
     security.init_app(app)
     lookups.init_app(app)
+    owners.init_app(app)
     app.add_template_filter(lookups.flag)
     static_files.init_app(app)
     return app

@@ -16,6 +16,7 @@ from . import visitor
 from .addresses import NotAnAddress, parse_address
 from .conditional import conditional
 from .lookups import facts_about, facts_about_many, parse_lookup_address
+from .owners import owner_of
 from .rate_limits import ALLOWANCE_HEADERS, count_lookups
 from .report import describe_address, format_ip, group_args, query_pairs
 
@@ -99,6 +100,18 @@ def lookup(address):
 def address_json(address):
     """As /api/lookup/<address>, at ipinfo.io's URL for it."""
     return jsonify(lookup_report(address))
+
+
+@api.get("/api/owner", strict_slashes=False)
+def own_owner():
+    """Who runs the visitor's own network, from its regional registry."""
+    return jsonify(owner_of(visitor.address()))
+
+
+@api.get("/api/owner/<address>", strict_slashes=False)
+def owner(address):
+    """Who runs any address's network, and where to report abuse."""
+    return jsonify(owner_of(parse_lookup_address(address)))
 
 
 def error_object(status: int, message: str) -> dict:

@@ -7,13 +7,15 @@ from urllib.parse import urlsplit
 
 from .addresses import NotAnAddress, parse_address, split_port
 
-LOOKUP_SOURCES = ("country", "asn", "hostname", "location")
+LOOKUP_SOURCES = ("country", "asn", "hostname", "location", "owner")
 # Where `make geodata` puts the location database: under the app's own folder.
 DEFAULT_GEO_DB = (
     Path(__file__).resolve().parent.parent / "geodata" / "dbip-city-lite.mmdb"
 )
 # DB-IP's monthly IP to City Lite file; {month} is YYYY-MM.
 DEFAULT_GEO_DB_URL = "https://download.db-ip.com/free/dbip-city-lite-{month}.mmdb.gz"
+# IANA's RDAP bootstrap files (RFC 9224): which registry holds which addresses.
+DEFAULT_RDAP_BOOTSTRAP_URL = "https://data.iana.org/rdap/"
 
 
 class SettingError(ValueError):
@@ -74,7 +76,8 @@ def parse_ipv6_prefix(text: str) -> int:
 
 
 def parse_lookups(text: str | None) -> frozenset[str]:
-    """LOOKUPS: a comma-separated choice of country, asn, hostname and location.
+    """LOOKUPS: a comma-separated choice of country, asn, hostname, location and
+    owner.
     Unset (or "all", which a form can hold where "unset" it cannot) means all;
     empty (or "none") means none."""
     if text is None or text.strip().lower() == "all":
@@ -83,7 +86,7 @@ def parse_lookups(text: str | None) -> frozenset[str]:
     unknown = chosen - set(LOOKUP_SOURCES)
     if unknown:
         raise SettingError(
-            "LOOKUPS takes country, asn, hostname and location, not "
+            "LOOKUPS takes country, asn, hostname, location and owner, not "
             f"{', '.join(sorted(unknown))}"
         )
     return frozenset(chosen)
@@ -109,16 +112,15 @@ def parse_resolvers(text: str) -> list[tuple[str, int]]:
     return [parse_resolver(part.strip()) for part in text.split(",") if part.strip()]
 
 
-def parse_timeout(text: str) -> float:
-    """LOOKUP_TIMEOUT in seconds: above 0, and well inside the router's 30 s."""
+def parse_timeout(text: str, name: str = "LOOKUP_TIMEOUT") -> float:
+    """LOOKUP_TIMEOUT or RDAP_TIMEOUT in seconds: above 0, and well inside the
+    router's 30 s."""
     try:
         seconds = float(text)
     except ValueError:
         seconds = -1.0
     if not 0 < seconds <= 10:
-        raise SettingError(
-            f"LOOKUP_TIMEOUT must be seconds between 0 and 10, not {text!r}"
-        )
+        raise SettingError(f"{name} must be seconds between 0 and 10, not {text!r}")
     return seconds
 
 
@@ -214,18 +216,30 @@ def parse_geo_db(text: str) -> Path:
     return path
 
 
-GEO_DB_URL = re.compile(r"https?://[^\s/?#@]+/[^\s{}]*(\{month\}[^\s{}]*)?")
+# Where the site or its build fetches data from, and how each URL must look:
+# GEO_DB_URL with {month} (YYYY-MM) as its only placeholder, RDAP_BOOTSTRAP_URL
+# the folder where IANA's ipv4.json and ipv6.json are.
+DATA_URLS = {
+    "GEO_DB_URL": (
+        DEFAULT_GEO_DB_URL,
+        re.compile(r"https?://[^\s/?#@]+/[^\s{}]*(\{month\}[^\s{}]*)?"),
+        ", with {month} where the month (YYYY-MM) goes",
+    ),
+    "RDAP_BOOTSTRAP_URL": (
+        DEFAULT_RDAP_BOOTSTRAP_URL,
+        re.compile(r"https?://[^\s/?#@]+(/[^\s?#]*)?/"),
+        " ending in /, where ipv4.json and ipv6.json are",
+    ),
+}
 
 
-def parse_geo_db_url(text: str) -> str:
-    """GEO_DB_URL: where make geodata and bin/post_compile fetch the location
-    database from; {month} stands for the month (YYYY-MM)."""
-    text = text.strip() or DEFAULT_GEO_DB_URL
-    if not GEO_DB_URL.fullmatch(text):
-        raise SettingError(
-            "GEO_DB_URL must be an http(s) URL, with {month} where the month "
-            f"(YYYY-MM) goes, not {text!r}"
-        )
+def parse_data_url(name: str, text: str) -> str:
+    """GEO_DB_URL or RDAP_BOOTSTRAP_URL: an http(s) URL of the shape it needs;
+    empty for the default."""
+    default, shape, described = DATA_URLS[name]
+    text = text.strip() or default
+    if not shape.fullmatch(text):
+        raise SettingError(f"{name} must be an http(s) URL{described}, not {text!r}")
     return text
 
 
@@ -255,7 +269,13 @@ def settings_from_environment(environ) -> dict:
         "LOOKUP_TIMEOUT": parse_timeout(environ.get("LOOKUP_TIMEOUT", "0.5")),
         # The location database, and where make geodata fetches it from.
         "GEO_DB": parse_geo_db(environ.get("GEO_DB", "")),
-        "GEO_DB_URL": parse_geo_db_url(environ.get("GEO_DB_URL", "")),
+        "GEO_DB_URL": parse_data_url("GEO_DB_URL", environ.get("GEO_DB_URL", "")),
+        # Who runs an address: where the registries are listed, and how long
+        # one may take to answer.
+        "RDAP_BOOTSTRAP_URL": parse_data_url(
+            "RDAP_BOOTSTRAP_URL", environ.get("RDAP_BOOTSTRAP_URL", "")
+        ),
+        "RDAP_TIMEOUT": parse_timeout(environ.get("RDAP_TIMEOUT", "3"), "RDAP_TIMEOUT"),
         # This site under a hostname with only an A record, and one with only AAAA.
         "IPV4_URL": ipv4_url,
         "IPV6_URL": ipv6_url,

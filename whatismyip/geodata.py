@@ -132,14 +132,14 @@ def fetch(template: str, destination: Path, today: datetime.date, timeout: float
 
 
 def main(argv=None) -> int:
-    from .config import SettingError, parse_geo_db, parse_geo_db_url
+    from .config import SettingError, parse_data_url, parse_geo_db
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--timeout", type=float, default=30)
     options = parser.parse_args(argv)
     try:
         destination = parse_geo_db(os.environ.get("GEO_DB", ""))
-        template = parse_geo_db_url(os.environ.get("GEO_DB_URL", ""))
+        template = parse_data_url("GEO_DB_URL", os.environ.get("GEO_DB_URL", ""))
         what = fetch(template, destination, datetime.date.today(), options.timeout)
     except (SettingError, GeodataError) as error:
         print(f"Location database not installed: {error}", file=sys.stderr)

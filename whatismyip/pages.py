@@ -35,6 +35,7 @@ from .lookups import (
     parse_lookup_address,
     unavailable_retry_after,
 )
+from .owners import owner_of
 from .report import as_lines, format_ip
 from .static_files import static_url
 
@@ -236,12 +237,35 @@ def headers_text():
 
 
 def address_answer(asked: str, address) -> Response:
+    fmt = visitor.requested_format(query=True)
+    # The page shows who runs the network too: asked at once, so that the
+    # registry's answer and the lookups' arrive together.
+    owner = asking_owner(address) if fmt == "html" else None
     facts = lookup_report(address)
     return negotiated(
         facts,
-        lambda: render_template("lookup.html", facts=for_templates(facts), asked=asked),
-        visitor.requested_format(query=True),
+        lambda: render_template(
+            "lookup.html",
+            facts=for_templates(facts),
+            asked=asked,
+            owner=owner and owner(),
+        ),
+        fmt,
     )
+
+
+def asking_owner(address):
+    """Who runs `address`, as a function that waits for the answer; None where
+    this site does not look it up."""
+    owners = current_app.extensions.get("owners")
+    return owners.asking(address) if owners else None
+
+
+@pages.get("/owner-card")
+def owner_card():
+    """The visitor's page's "Who runs this network" card, which its script
+    fetches once the page has loaded."""
+    return render_template("owner.html", owner=owner_of(visitor.address()))
 
 
 @pages.get("/lookup")

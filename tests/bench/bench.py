@@ -230,6 +230,9 @@ def start_servers(dns: DnsServer, redis_url: str, folder: Path) -> dict[str, Ser
         ),
         "dyno": start("dyno", **dyno),
         "dyno, no lookups": start("dyno, no lookups", LOOKUPS="", **dyno),
+        "dyno, no owner": start(
+            "dyno, no owner", LOOKUPS="country,asn,hostname,location", **dyno
+        ),
         "dyno, limit in process": start(
             "dyno, limit in process", RATE_LIMIT=many, **dyno
         ),
@@ -274,6 +277,14 @@ def comparisons(servers: dict[str, Server]) -> list[Comparison]:
         Comparison("/api, repeat visitor, lookups on",
                    Target(f"{url['dyno']}/api", REPEAT_VISITOR), "/api, lookups off",
                    Target(f"{url['dyno, no lookups']}/api", REPEAT_VISITOR), 0.9),
+        Comparison("/api/owner, network already asked",
+                   Target(f"{url['dyno']}/api/owner", REPEAT_VISITOR),
+                   "/api, same visitor", Target(f"{url['dyno']}/api", REPEAT_VISITOR),
+                   1.0),
+        Comparison("/ as a browser asks, owner card on",
+                   Target(url["dyno"], {**BROWSER, **REPEAT_VISITOR}),
+                   "/, LOOKUPS without owner",
+                   Target(url["dyno, no owner"], {**BROWSER, **REPEAT_VISITOR}), 0.95),
         Comparison("/api/ip, limit counted in process",
                    Target(f"{url['dyno, limit in process']}/api/ip", **many),
                    "/api/ip, no limit", Target(f"{url['dyno']}/api/ip", **many), 0.9),

@@ -1,0 +1,468 @@
+"""Who runs an address: RDAP answers in each registry's shape read into the
+owner fields, and the site asking stand-in registries on loopback (tests/
+registries.py): kept by block, polite to a registry that says "too many", and
+bounded in time and size whatever a registry does."""
+
+import email.utils
+import ipaddress
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis
+import requests
+from hypothesis import given
+from hypothesis import strategies as st
+from registries import (
+    LACNIC_PAUSE,
+    afrinic_answer,
+    apnic_answer,
+    arin_answer,
+    ripe_answer,
+    stand_in_registries,
+)
+
+from conftest import BROWSER
+from serving import RedisServer, wait_for
+from whatismyip import owners
+from whatismyip.owners import (
+    FOUND_KEEP,
+    INDEX_KEY,
+    LONGEST_PAUSE,
+    MAX_TEXT,
+    NO_OWNER,
+    SharedCache,
+    cache_key,
+    cache_keys,
+    clean_text,
+    owner_facts,
+    parse_bootstrap,
+    pause_seconds,
+    registry_base,
+    vcard,
+)
+from whatismyip.redis_store import RedisStore
+
+ip = ipaddress.ip_address
+GOOGLE = {
+    "registry": "ARIN",
+    "network": {
+        "name": "GOGL",
+        "handle": "NET-8-8-8-0-2",
+        "range": ["8.8.8.0", "8.8.8.255"],
+        "cidr": ["8.8.8.0/24"],
+        "country": None,
+    },
+    "organization": "Google LLC",
+    "abuse": {"email": "network-abuse@google.com", "phone": "+1-650-253-0000"},
+    "registered": "2023-12-28T17:24:33-05:00",
+    "updated": "2024-02-01T10:12:03-05:00",
+}
+
+
+@pytest.fixture(scope="module")
+def registries():
+    return stand_in_registries()
+
+
+def questions(registries, before) -> dict:
+    """What the registries were asked about addresses since `before`."""
+    return {p: n for p, n in (registries.asked - before).items() if "/ip/" in p}
+
+
+# --- Reading the registries' answers ------------------------------------------------
+
+
+def test_arin_nests_the_abuse_contact_inside_the_registrant():
+    facts = owner_facts(arin_answer(ip("8.8.8.8")), "https://rdap.example/ip/8.8.8.8")
+    assert facts == {
+        **GOOGLE,
+        "source": "https://rdap.example/ip/8.8.8.8",
+        "unavailable": [],
+    }
+
+
+def test_ripe_gives_the_abuse_role_where_other_contacts_have_no_email():
+    facts = owner_facts(ripe_answer(ip("193.0.6.139")), "x")
+    assert facts["registry"] == "RIPE NCC"
+    assert facts["organization"] == (
+        "Reseaux IP Europeens Network Coordination Centre (RIPE NCC)"
+    )
+    assert facts["abuse"] == {"email": "abuse@ripe.net", "phone": "+31205354444"}
+    assert facts["network"]["country"] == "NL"
+    assert facts["network"]["cidr"] == ["193.0.0.0/21"]
+
+
+def test_apnic_phone_as_a_tel_uri_and_afrinic_with_a_bad_date():
+    apnic = owner_facts(apnic_answer(ip("1.1.1.1")), "x")
+    assert apnic["abuse"] == {
+        "email": "helpdesk@apnic.example",
+        "phone": "+61-7-3858-3100",
+    }
+    afrinic = owner_facts(afrinic_answer(ip("41.0.0.1")), "x")
+    assert (afrinic["registered"], afrinic["updated"]) == ("2005-11-02T12:00:00Z", None)
+    assert afrinic["registry"] == "AFRINIC"
+
+
+def test_an_answer_missing_its_parts_gives_nulls():
+    facts = owner_facts({"objectClassName": "ip network", "port43": 5}, "x")
+    assert facts == {
+        "registry": None,
+        "network": {"name": None, "handle": None, "range": None, "cidr": None,
+                    "country": None},
+        "organization": None,
+        "abuse": None,
+        "registered": None,
+        "updated": None,
+        "source": "x",
+        "unavailable": [],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["abuse@example.com?subject=x", "a b@example.com", "<a>@example.com", "nobody"],
+)
+def test_an_email_a_mailto_link_cannot_carry_as_it_is_is_left_out(address):
+    card = {"vcardArray": ["vcard", [["email", {}, "text", address]]]}
+    assert vcard(card) == {}
+
+
+# JSON of RDAP's words, nested anyhow: what a broken or hostile registry
+# could send.
+RDAP_WORDS = st.sampled_from(
+    ["entities", "roles", "vcardArray", "events", "eventAction", "eventDate",
+     "startAddress", "endAddress", "name", "handle", "country", "port43",
+     "services", "abuse", "registrant", "fn", "email", "tel", "vcard"]
+)  # fmt: skip
+ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | RDAP_WORDS,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(RDAP_WORDS | st.text(max_size=3), inner, max_size=5)
+    ),
+    max_leaves=40,
+)
+
+
+@given(ANY_JSON)
+def test_no_answer_a_registry_can_send_breaks_the_reading(document):
+    """Whatever JSON comes, it is read into the fields or into nothing; no
+    exception reaches the visitor as a 500."""
+    if isinstance(document, dict):
+        facts = owner_facts(document, "x")
+        assert facts.keys() == NO_OWNER.keys()
+    parse_bootstrap(document)
+
+
+def test_a_registrys_text_is_cleaned_and_cut_short():
+    assert clean_text("Google\r\nLLC\x00 ") == "Google LLC"
+    assert clean_text("x" * 500) == "x" * MAX_TEXT
+    assert clean_text(["Google"]) is None
+    assert clean_text("  ") is None
+
+
+def test_the_bootstrap_prefers_https_and_the_longest_prefix_wins():
+    table = parse_bootstrap(
+        {
+            "services": [
+                [["8.0.0.0/8"], ["http://a.example/", "https://a.example/"]],
+                [["8.8.0.0/16"], ["http://b.example/"]],
+                [["not a prefix", "9.0.0.0/8"], ["ftp://c.example/"]],
+                "nonsense",
+            ]
+        }
+    )
+    assert registry_base(table, ip("8.1.1.1")) == "https://a.example/"
+    assert registry_base(table, ip("8.8.8.8")) == "http://b.example/"
+    assert registry_base(table, ip("9.9.9.9")) is None  # no http(s) URL for it
+
+
+@pytest.mark.parametrize(
+    ("address", "network", "key"),
+    [
+        # The registered range covers the block: kept for the block.
+        ("8.8.8.8", ["8.8.8.0", "8.8.8.255"], "8.8.8.0/24"),
+        ("8.1.1.1", ["8.0.0.0", "8.127.255.255"], "8.1.1.0/24"),
+        # A smaller network: for the address alone, an IPv6 one's /64.
+        ("8.9.9.1", ["8.9.9.0", "8.9.9.7"], "8.9.9.1/32"),
+        ("2001:db8:1:2::5", ["2001:db8::", "2001:db8:ffff::"], "2001:db8:1::/48"),
+        (
+            "2001:db8:1:2::5",
+            ["2001:db8:1:2::", "2001:db8:1:2::ff"],
+            "2001:db8:1:2::/64",
+        ),
+        # Nothing found: the block.
+        ("4.4.4.4", None, "4.4.4.0/24"),
+    ],
+)
+def test_an_answer_is_kept_for_the_block_it_covers(address, network, key):
+    facts = {"network": {"range": network} if network else None}
+    assert cache_key(ip(address), facts) == key
+    assert key in cache_keys(ip(address))
+
+
+def test_retry_after_in_seconds_or_as_a_date_within_bounds():
+    now = time.time()
+    assert pause_seconds("120", now) == 120
+    assert pause_seconds("0", now) == 1
+    assert pause_seconds("99999999", now) == LONGEST_PAUSE
+    in_ten_minutes = email.utils.formatdate(now + 600, usegmt=True)
+    assert 598 <= pause_seconds(in_ten_minutes, now) <= 600
+    assert pause_seconds("soon", now) == pause_seconds(None, now) == 60
+
+
+# --- Asking the stand-in registries ---------------------------------------------------
+
+
+def test_an_address_is_answered_from_its_registry(client):
+    answer = client.get("/api/owner/8.8.8.8").json
+    source = answer.pop("source")
+    assert answer == {"ip": "8.8.8.8", **GOOGLE, "unavailable": []}
+    assert source == f"{stand_in_registries().url}/arin/ip/8.8.8.8"
+
+
+def test_one_answer_serves_its_block_and_no_more(client, registries):
+    before = registries.asked.copy()
+    assert client.get("/api/owner/8.8.8.20").json["network"]["name"] == "GOGL"
+    assert client.get("/api/owner/8.8.8.21").json["network"]["name"] == "GOGL"
+    # Level 3's /9 holds Google's /24: its answer is Level 3's block's alone.
+    assert (
+        client.get("/api/owner/8.1.1.1").json["organization"] == "Level 3 Parent, LLC"
+    )
+    assert (
+        client.get("/api/owner/8.1.1.2").json["organization"] == "Level 3 Parent, LLC"
+    )
+    # A network smaller than a block serves only the address asked.
+    assert client.get("/api/owner/8.9.9.1").json["network"]["name"] == "SMALL-SHOP"
+    assert client.get("/api/owner/8.9.9.9").json["network"]["name"] == "LVLT-ORG-8-8"
+    assert sorted(questions(registries, before)) == [
+        "/arin/ip/8.1.1.1",
+        "/arin/ip/8.8.8.20",
+        "/arin/ip/8.9.9.1",
+        "/arin/ip/8.9.9.9",
+    ]
+
+
+def test_ipv6_and_the_registrys_name_from_its_answer(client):
+    answer = client.get("/api/owner/2001:67c:2e8::1").json
+    assert answer["registry"] == "RIPE NCC"
+    assert answer["network"]["cidr"] == ["2001:67c:2e8::/48"]
+    # Listed over http and https: asked over https.
+    assert answer["source"].startswith(stand_in_registries().tls_url)
+    assert client.get("/api/owner/2001:4860:4860::8888").json["registry"] == "ARIN"
+
+
+def test_a_moved_block_is_followed_to_the_other_registry_over_https(client):
+    answer = client.get("/api/owner/9.9.9.9").json
+    assert answer["registry"] == "RIPE NCC"
+    assert answer["source"] == f"{stand_in_registries().tls_url}/ripe/ip/9.9.9.9"
+
+
+def test_a_redirect_to_plain_http_is_not_followed(client, registries):
+    before = registries.asked.copy()
+    assert client.get("/api/owner/12.1.1.1").json["unavailable"] == ["owner"]
+    assert (registries.asked - before)["/ripe/ip/12.1.1.1"] == 0
+
+
+def test_a_network_no_registry_holds_is_said_to_be_none(client):
+    answer = client.get("/api/owner/4.4.4.4").json
+    assert answer["network"] is None
+    assert answer["unavailable"] == []
+    assert answer["source"].endswith("/arin/ip/4.4.4.4")
+
+
+def test_too_many_requests_leaves_the_registry_alone_as_long_as_it_asks(
+    client, registries, caplog
+):
+    before = registries.asked.copy()
+    for address in ("200.1.1.1", "200.2.2.2", "200.3.3.3"):
+        answer = client.get(f"/api/owner/{address}").json
+        assert answer["unavailable"] == ["owner"]
+        assert answer["network"] is None
+    asked = registries.asked - before
+    assert sum(n for path, n in asked.items() if path.startswith("/lacnic/")) == 1
+    assert f"answered 429: not asked for {LACNIC_PAUSE} s" in caplog.text
+    # Other registries are asked meanwhile.
+    assert client.get("/api/owner/41.0.0.1").json["registry"] == "AFRINIC"
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["5.5.5.5", "6.6.6.6", "7.7.7.7"],
+    ids=["never-answers", "5-MB", "not-json"],
+)
+def test_a_misbehaving_registry_ends_in_unavailable_within_the_time_limit(
+    make_app, address
+):
+    client = make_app(RDAP_TIMEOUT=0.5).test_client()
+    started = time.monotonic()
+    response = client.get(f"/api/owner/{address}")
+    took = time.monotonic() - started
+    assert response.status_code == 200
+    assert response.json["unavailable"] == ["owner"]
+    assert took < 0.5 + 0.3
+
+
+def test_private_addresses_ask_nobody_and_nonsense_is_a_400(client, registries):
+    before = registries.asked.copy()
+    answer = client.get("/api/owner/10.1.2.3").json
+    assert answer == {
+        "ip": "10.1.2.3",
+        **dict.fromkeys([*GOOGLE, "source"]),
+        "unavailable": [],
+    }
+    assert registries.asked - before == {}
+    response = client.get("/api/owner/8.8.8.8%25eth0")
+    assert response.status_code == 400
+    assert "zone" in response.json["error"]["message"]
+
+
+def test_the_visitors_own_network(dyno_client):
+    answer = dyno_client.get("/api/owner", headers={"X-Forwarded-For": "8.8.8.8"})
+    assert answer.json["ip"] == "8.8.8.8"
+    assert answer.json["organization"] == "Google LLC"
+
+
+def test_an_unreadable_bootstrap_is_logged_and_asked_again_a_minute_later(
+    make_app, registries, caplog
+):
+    client = make_app(RDAP_BOOTSTRAP_URL=f"{registries.url}/gone/").test_client()
+    before = registries.asked.copy()
+    for address in ("8.8.8.8", "8.1.1.1", "193.0.6.139"):
+        assert client.get(f"/api/owner/{address}").json["unavailable"] == ["owner"]
+    assert registries.asked - before == {"/gone/ipv4.json": 1}
+    assert f"RDAP bootstrap {registries.url}/gone/ipv4.json could not be read" in (
+        caplog.text
+    )
+
+
+def test_turned_off_the_owner_is_a_404_and_the_page_has_no_card(make_app):
+    client = make_app(LOOKUPS=frozenset({"country"})).test_client()
+    response = client.get("/api/owner/8.8.8.8")
+    assert response.status_code == 404
+    assert "LOOKUPS" in response.json["error"]["message"]
+    page = client.get("/lookup?address=8.8.8.8", headers=BROWSER).text
+    assert "Who runs this network" not in page
+
+
+def test_lookups_of_others_count_against_the_lookup_limit_own_ones_do_not(make_app):
+    client = make_app(LOOKUP_RATE_LIMIT="2/minute", TRUSTED_PROXY_HOPS=1).test_client()
+    who = {"X-Forwarded-For": "203.0.113.7"}
+    statuses = [
+        client.get("/api/owner/8.8.8.8", headers=who).status_code for _ in range(3)
+    ]
+    assert statuses == [200, 200, 429]
+    assert client.get("/api/owner", headers=who).status_code == 200
+
+
+# --- The pages ------------------------------------------------------------------
+
+
+def test_the_lookup_page_shows_who_runs_the_network(client):
+    page = client.get("/lookup?address=193.0.6.139", headers=BROWSER).text
+    card = page[page.index('<section class="card owner"') :]
+    assert '<dd class="organization">Reseaux IP Europeens Network Coordination ' in card
+    assert '<a class="abuse" href="mailto:abuse@ripe.net">abuse@ripe.net</a>' in card
+    assert 'RIPE-NCC <span class="note">(NL)</span>' in card
+    assert 'RIPE NCC <span class="note">· registered 2003-03-17</span>' in card
+
+
+def test_the_lookup_page_says_when_the_registry_could_not_be_asked(make_app):
+    client = make_app(RDAP_TIMEOUT=0.2).test_client()
+    page = client.get("/lookup?address=5.5.5.6", headers=BROWSER).text
+    assert "The registry could not be asked just now" in page
+
+
+def test_the_own_page_links_the_lookup_page_and_its_script_fetches_the_card(
+    dyno_client,
+):
+    who = {**BROWSER, "X-Forwarded-For": "193.0.6.139"}
+    page = dyno_client.get("/", headers=who).text
+    assert 'data-owner-url="/owner-card"' in page
+    assert '<a href="/lookup?address=193.0.6.139">See who runs this network' in page
+    assert "abuse@ripe.net" not in page  # not asked before the page is sent
+    card = dyno_client.get("/owner-card", headers=who).text
+    assert 'href="mailto:abuse@ripe.net"' in card
+
+
+# --- Kept in Redis, for every dyno ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared_redis(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+def test_one_dynos_answer_serves_every_dyno_through_redis(
+    make_app, registries, shared_redis
+):
+    dynos = [make_app(REDIS_URL=shared_redis.url).test_client() for _ in range(2)]
+    before = registries.asked.copy()
+    first = dynos[0].get("/api/owner/41.0.0.9").json
+    second = dynos[1].get("/api/owner/41.0.0.10").json
+    assert first["organization"] == second["organization"] == "Example Telecom Ltd"
+    assert questions(registries, before) == {"/afrinic/ip/41.0.0.9": 1}
+    kept = redis.Redis.from_url(shared_redis.url)
+    assert kept.ttl("owner1:41.0.0.0/24") > FOUND_KEEP - 10
+
+
+def test_redis_keeps_a_bounded_number_of_answers_the_oldest_going_first(
+    shared_redis, monkeypatch
+):
+    monkeypatch.setattr(owners, "SHARED_ANSWERS", 3)
+    kept = redis.Redis.from_url(shared_redis.url)
+    kept.flushall()
+    shared = SharedCache(RedisStore(shared_redis.url))
+    for n in range(5):
+        shared.put(f"192.0.{n}.0/24", {**NO_OWNER, "source": f"s{n}"}, 60)
+    assert sorted(kept.keys("owner1:*")) == [
+        b"owner1:192.0.2.0/24",
+        b"owner1:192.0.3.0/24",
+        b"owner1:192.0.4.0/24",
+    ]
+    assert kept.zcard(INDEX_KEY) == 3
+    assert shared.get(["192.0.0.0/24", "192.0.4.0/24"]) == (
+        "192.0.4.0/24",
+        {**NO_OWNER, "source": "s4"},
+    )
+
+
+def test_an_answer_of_another_shape_in_redis_is_not_used(shared_redis):
+    kept = redis.Redis.from_url(shared_redis.url)
+    kept.set("owner1:198.51.100.0/24", b'{"registry": "ARIN"}')
+    kept.set("owner1:198.51.101.0/24", b"not json")
+    shared = SharedCache(RedisStore(shared_redis.url))
+    assert shared.get(["198.51.100.0/24", "198.51.101.0/24"]) == (None, None)
+
+
+def test_without_redis_the_registry_is_asked_and_the_answer_kept_here(make_app):
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    client = make_app(REDIS_URL=f"redis://127.0.0.1:{port}/0").test_client()
+    for _ in range(2):
+        answer = client.get("/api/owner/1.1.1.1").json
+        assert answer["organization"] == "APNIC Research and Development"
+
+
+# --- Booted --------------------------------------------------------------------
+
+
+def test_booted_one_worker_asks_registries_over_tls_and_answers_meanwhile(
+    start_server, registries
+):
+    server = start_server(WEB_CONCURRENCY="1", RDAP_TIMEOUT="2")
+    answer = requests.get(f"{server.url}/api/owner/193.0.6.139", timeout=10).json()
+    assert answer["registry"] == "RIPE NCC"
+    assert answer["source"].startswith("https://")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        silent = f"{server.url}/api/owner/5.5.5.10"  # a registry that hangs
+        hanging = pool.submit(requests.get, silent, timeout=10)
+        wait_for(lambda: registries.asked["/silent/ip/5.5.5.10"], what="the question")
+        started = time.monotonic()
+        assert requests.get(f"{server.url}/api/ip", timeout=10).status_code == 200
+        assert time.monotonic() - started < 0.5  # not queued behind the registry
+        assert hanging.result().json()["unavailable"] == ["owner"]
