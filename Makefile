@@ -68,7 +68,7 @@ lock: $(VENV)/.dev
 upgrade: $(VENV)/.dev
 	for name in $(LOCKED); do $(LOCK) --upgrade $$name.in -o $$name.txt || exit 1; done
 
-# The site against its baselines (needs wrk, dnsmasq-base and redis-server from
+# The site against its baselines (needs wrk, dnsmasq-base, redis-server and openssl from
 # Debian); see the README.
 bench: $(VENV)/.dev
 	$(BIN)/python tests/bench/bench.py

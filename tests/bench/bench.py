@@ -652,6 +652,7 @@ def main():
         ("wrk", "wrk"),
         ("dnsmasq", "dnsmasq-base"),
         ("redis-server", "redis-server"),
+        ("openssl", "openssl"),
     ):
         if not shutil.which(tool):
             sys.exit(f"make bench needs {tool}: apt-get install {package}")
