@@ -10,7 +10,6 @@ as long as it asks."""
 
 import ipaddress
 import logging
-import math
 import re
 import threading
 import time
@@ -23,6 +22,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import orjson
+from flask import Flask, abort, current_app
 
 from .addresses import IPAddress, address_scope
 from .report import format_ip
@@ -576,14 +576,8 @@ class Owners:
             raise Unanswered from None
         return bytes(body)
 
-    def retry_after(self) -> int:
-        """Seconds until an unavailable owner may be worth asking for again."""
-        now = time.monotonic()
-        paused = [r.paused_until - now for r in self.registries.values()]
-        return max(5, math.ceil(max(paused, default=0)))
 
-
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     """Built with the app, so in the worker that serves it: its session's
     connections and its pool are that worker's own."""
     config = app.config
@@ -595,11 +589,16 @@ def init_app(app) -> None:
         )
 
 
+def owner_asked(address: IPAddress) -> Callable[[], dict] | None:
+    """Who runs `address`, asked now: a function that waits for the answer;
+    None where this site does not look it up."""
+    owners = current_app.extensions.get("owners")
+    return owners.asking(address) if owners else None
+
+
 def owner_of(address: IPAddress | None) -> dict:
     """Who runs `address`, as /api/owner answers; a 404 when this site does
     not look it up."""
-    from flask import abort, current_app
-
     owners = current_app.extensions.get("owners")
     if owners is None:
         abort(404, "This site does not look up who runs an address (LOOKUPS).")

@@ -35,7 +35,7 @@ from .lookups import (
     parse_lookup_address,
     unavailable_retry_after,
 )
-from .owners import owner_of
+from .owners import owner_asked, owner_of
 from .report import as_lines, format_ip
 from .static_files import static_url
 
@@ -240,7 +240,7 @@ def address_answer(asked: str, address) -> Response:
     fmt = visitor.requested_format(query=True)
     # The page shows who runs the network too: asked at once, so that the
     # registry's answer and the lookups' arrive together.
-    owner = asking_owner(address) if fmt == "html" else None
+    owner = owner_asked(address) if fmt == "html" else None
     facts = lookup_report(address)
     return negotiated(
         facts,
@@ -252,13 +252,6 @@ def address_answer(asked: str, address) -> Response:
         ),
         fmt,
     )
-
-
-def asking_owner(address):
-    """Who runs `address`, as a function that waits for the answer; None where
-    this site does not look it up."""
-    owners = current_app.extensions.get("owners")
-    return owners.asking(address) if owners else None
 
 
 @pages.get("/owner-card")
