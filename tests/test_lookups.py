@@ -666,3 +666,41 @@ def test_the_registered_country_asks_no_resolver(make_app, silent):
     )
     assert answer.text == "US\n"
     assert silent.received == 0
+
+
+def test_every_source_that_got_no_answer_is_listed(silent):
+    lookups = Lookups(parse_lookups(None), parse_resolvers(silent.address), 0.2)
+    wanted = ("country", "asn", "hostname")
+    facts = lookups.facts(ipaddress.ip_address("9.9.9.9"), own=True, wanted=wanted)
+    assert facts["unavailable"] == DNS_FIELDS
+    assert facts["country"] == "US"  # the offline source still answers
+
+
+def test_a_lone_question_with_no_room_is_answered_at_once_not_queued(dns_server):
+    lookups = Lookups(parse_lookups("asn"), parse_resolvers(dns_server.address), 2)
+    room = lookups.room[True]
+    while room.acquire(blocking=False):  # every place taken, as under a flood
+        pass
+    started = time.monotonic()
+    facts = lookups.facts(ipaddress.ip_address("1.1.1.1"), own=True, wanted=("asn",))
+    assert time.monotonic() - started < 1  # not the 2 s of waiting for room
+    assert facts["unavailable"] == ["asn", "as_name", "prefix"]
+
+
+def test_a_batch_spends_the_budget_for_other_addresses_not_the_visitors(make_app):
+    app = make_app(LOOKUP_TIMEOUT=0.3)
+    others = app.extensions["lookups"].room[False]
+    while others.acquire(blocking=False):  # every place for others' taken
+        pass
+    client = app.test_client()
+    (batch,) = client.post("/api/lookup", json=["1.1.1.1"]).json
+    assert batch["unavailable"] == DNS_FIELDS
+    own = client.get("/api", environ_base={"REMOTE_ADDR": "1.1.1.1"}).json
+    assert (own["asn"], own["unavailable"]) == (13335, [])
+
+
+def test_with_location_off_the_database_is_not_opened(make_app, tmp_path, caplog):
+    make_app(LOOKUPS=parse_lookups("country"), GEO_DB=tmp_path / "missing.mmdb")
+    assert "No location database" not in caplog.text
+    make_app(GEO_DB=tmp_path / "missing.mmdb")
+    assert "No location database" in caplog.text
