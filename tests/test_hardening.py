@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from serving import BIN, ROOT, send_raw, status_of
@@ -426,6 +426,9 @@ TEXT = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=12)
 def test_api_reports_exactly_the_pairs_a_browser_encoded(client, pairs):
     """Whatever names and values a form sends, percent-encoded as browsers and
     urlencode do, come back exactly, in order, grouped by name."""
+    # ?ip= on /api is ifconfig.co's lookup of that address (README: the peers'
+    # URLs); the arguments' own routes echo it like any other name (below).
+    assume(all(name != "ip" for name, _ in pairs))
     query = urlencode(pairs, quote_via=quote)
     report = client.get(f"/api?{query}").json
     assert report["pairs"] == [list(pair) for pair in pairs]
@@ -435,6 +438,13 @@ def test_api_reports_exactly_the_pairs_a_browser_encoded(client, pairs):
     assert report["args"] == grouped
     assert list(report["args"]) == list(grouped)
     assert report["query_string"] == query
+
+
+def test_an_argument_named_ip_is_echoed_where_it_names_no_lookup(client):
+    assert client.get("/api/args?ip=x&ip=").json == {"args": {"ip": ["x", ""]}}
+    page = client.get("/?ip=x", headers=BROWSER).text
+    assert "<tr><td>ip</td><td>x</td></tr>" in page
+    assert client.get("/api?ip=x").status_code == 400  # a lookup of no address
 
 
 def test_a_folder_planted_where_static_files_were_built_is_never_served(
