@@ -325,9 +325,10 @@ def test_the_visitors_own_network(dyno_client):
     assert answer.json["organization"] == "Google LLC"
 
 
-def test_an_unreadable_bootstrap_is_logged_and_not_asked_again_at_once(
-    make_app, registries, caplog
+def test_an_unreadable_bootstrap_is_logged_and_asked_again_only_later(
+    make_app, registries, caplog, monkeypatch
 ):
+    monkeypatch.setattr(owners, "BOOTSTRAP_RETRY", 1.0)  # a minute, on a dyno
     client = make_app(RDAP_BOOTSTRAP_URL=f"{registries.url}/gone/").test_client()
     before = registries.asked.copy()
     for address in ("8.8.8.8", "8.1.1.1", "193.0.6.139"):
@@ -335,6 +336,13 @@ def test_an_unreadable_bootstrap_is_logged_and_not_asked_again_at_once(
     assert registries.asked - before == {"/gone/ipv4.json": 1}
     assert f"RDAP bootstrap {registries.url}/gone/ipv4.json could not be read" in (
         caplog.text
+    )
+    wait_for(
+        lambda: (
+            client.get("/api/owner/8.8.8.9")
+            and registries.asked["/gone/ipv4.json"] == before["/gone/ipv4.json"] + 2
+        ),
+        what="the bootstrap asked again once its wait was over",
     )
 
 
