@@ -5,7 +5,6 @@ realistic registrations, never copied from a registry. Some blocks misbehave
 as registries can: a 429 with Retry-After, a redirect to another registry, no
 answer at all, an answer of 5 MB, an answer that is not JSON."""
 
-import functools
 import http.server
 import ipaddress
 import json
@@ -414,11 +413,17 @@ def make_certificate(folder: Path) -> Path:
     return folder / "cert.pem"
 
 
-@functools.cache
+STARTED: dict[int, Registries] = {}  # by process
+
+
 def stand_in_registries() -> Registries:
     """The registries every app and server in the tests asks, unless a test
-    gives others: started once a run. requests trusts its certificate through
-    REQUESTS_CA_BUNDLE, which booted servers inherit."""
-    registries = Registries()
-    os.environ["REQUESTS_CA_BUNDLE"] = str(registries.certificate)
-    return registries
+    gives others: started once per process. A process forked from one that
+    started them (as make mutants' workers are) starts its own: the threads
+    that serve them did not come along. requests trusts their certificate
+    through REQUESTS_CA_BUNDLE, which booted servers inherit."""
+    pid = os.getpid()
+    if pid not in STARTED:
+        registries = STARTED[pid] = Registries()
+        os.environ["REQUESTS_CA_BUNDLE"] = str(registries.certificate)
+    return STARTED[pid]
