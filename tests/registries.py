@@ -343,6 +343,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class RegistryServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
+    def handle_error(self, request, client_address):
+        """Quiet: the site hangs up on a registry that sends too much, or
+        gives up on one that is too slow, as it should."""
+
     def __init__(self, stand_in, context=None):
         super().__init__(("127.0.0.1", 0), Handler)
         self.stand_in = stand_in

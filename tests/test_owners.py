@@ -9,6 +9,7 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import orjson
 import pytest
 import redis
 import requests
@@ -30,9 +31,12 @@ from whatismyip.owners import (
     FOUND_KEEP,
     INDEX_KEY,
     LONGEST_PAUSE,
+    MAX_ENTITIES,
     MAX_TEXT,
     NO_OWNER,
+    READ_ANSWERS,
     SharedCache,
+    abuse_contact,
     cache_key,
     cache_keys,
     clean_text,
@@ -156,6 +160,76 @@ def test_no_answer_a_registry_can_send_breaks_the_reading(document):
     parse_bootstrap(document)
 
 
+def card(*properties) -> dict:
+    return {"vcardArray": ["vcard", list(properties)]}
+
+
+FN, TEL = ["fn", {}, "text", "Abuse desk"], ["tel", {}, "text", "+1-555-0100"]
+
+
+@pytest.mark.parametrize(
+    ("entity", "read"),
+    [
+        (card(FN, ["fn", {}, "text", "Second"]), {"fn": "Abuse desk"}),  # the first
+        (card(["adr", {}, "text", "Main St"], FN), {"fn": "Abuse desk"}),
+        (card(["fn", {}, "text"], FN), {"fn": "Abuse desk"}),  # too short: skipped
+        (card(["email", {}, "text", "not an address"], TEL), {"tel": "+1-555-0100"}),
+        ({"vcardArray": [["fn", {}, "text", "No envelope"]]}, {}),
+        ({"vcardArray": ["vcard", [FN], "extra"]}, {}),
+        ({"vcardArray": ["vcard", "fn"]}, {}),
+        ({"vcardArray": "Google LLC"}, {}),
+    ],
+)
+def test_a_vcard_is_read_only_where_it_has_the_shape_rfc_7095_gives(entity, read):
+    assert vcard(entity) == read
+
+
+def entity(roles, *properties, entities=()) -> dict:
+    return {"roles": roles, **card(*properties), "entities": list(entities)}
+
+
+def test_the_abuse_contact_is_the_nearest_with_an_email_or_a_phone():
+    no_contact = entity(["abuse"], FN)
+    phone_only = entity(["abuse"], TEL)
+    email_only = entity(["abuse"], ["email", {}, "text", "abuse@example.net"])
+    answer = {"entities": [no_contact, entity(["registrant"], entities=[phone_only])]}
+    assert abuse_contact(answer) == {"email": None, "phone": "+1-555-0100"}
+    answer = {"entities": [entity(["registrant"], entities=[email_only]), no_contact]}
+    assert abuse_contact(answer) == {"email": "abuse@example.net", "phone": None}
+    # Each entity's own entities are walked, not only the last one's.
+    nested = [entity(["registrant"], entities=[phone_only]), entity(["technical"])]
+    assert abuse_contact({"entities": nested})["phone"] == "+1-555-0100"
+
+
+def test_the_walk_stops_after_max_entities():
+    filler = [entity(["technical"]) for _ in range(MAX_ENTITIES - 1)]
+    last_seen = {"entities": [*filler, entity(["abuse"], TEL)]}
+    assert abuse_contact(last_seen) == {"email": None, "phone": "+1-555-0100"}
+    one_too_many = {
+        "entities": [*filler, entity(["technical"]), entity(["abuse"], TEL)]
+    }
+    assert abuse_contact(one_too_many) is None
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "range_"),
+    [
+        ("192.0.2.1", "192.0.2.1", ["192.0.2.1", "192.0.2.1"]),  # one address
+        ("192.0.2.9", "192.0.2.1", None),  # backwards
+        ("192.0.2.1", "2001:db8::1", None),  # two families
+        (5, 6, None),  # numbers, which the ipaddress module would read
+    ],
+)
+def test_a_registered_range_is_two_addresses_in_order(start, end, range_):
+    answer = {"startAddress": start, "endAddress": end}
+    assert owner_facts(answer, "x")["network"]["range"] == range_
+
+
+def test_a_range_of_many_prefixes_lists_at_most_32():
+    answer = {"startAddress": "0.0.0.1", "endAddress": "255.255.255.254"}
+    assert len(owner_facts(answer, "x")["network"]["cidr"]) == 32
+
+
 def test_a_registrys_text_is_cleaned_and_cut_short():
     assert clean_text("Google\r\nLLC\x00 ") == "Google LLC"
     assert clean_text("x" * 500) == "x" * MAX_TEXT
@@ -193,6 +267,9 @@ def test_the_bootstrap_prefers_https_and_the_longest_prefix_wins():
             ["2001:db8:1:2::", "2001:db8:1:2::ff"],
             "2001:db8:1:2::/64",
         ),
+        # One address short of the block at either end: the address alone.
+        ("8.8.8.8", ["8.8.8.1", "8.8.8.255"], "8.8.8.8/32"),
+        ("8.8.8.8", ["8.8.8.0", "8.8.8.254"], "8.8.8.8/32"),
         # Nothing found: the block.
         ("4.4.4.4", None, "4.4.4.0/24"),
     ],
@@ -211,6 +288,8 @@ def test_retry_after_in_seconds_or_as_a_date_within_bounds():
     in_ten_minutes = email.utils.formatdate(now + 600, usegmt=True)
     assert 598 <= pause_seconds(in_ten_minutes, now) <= 600
     assert pause_seconds("soon", now) == pause_seconds(None, now) == 60
+    a_minute_ago = email.utils.formatdate(now - 60, usegmt=True)
+    assert pause_seconds(a_minute_ago, now) == 1
 
 
 # --- Asking the stand-in registries ---------------------------------------------------
@@ -351,8 +430,10 @@ def test_turned_off_the_owner_is_a_404_and_the_page_has_no_card(make_app):
     response = client.get("/api/owner/8.8.8.8")
     assert response.status_code == 404
     assert "LOOKUPS" in response.json["error"]["message"]
-    page = client.get("/lookup?address=8.8.8.8", headers=BROWSER).text
-    assert "Who runs this network" not in page
+    page = client.get("/lookup?address=8.8.8.8", headers=BROWSER)
+    assert page.status_code == 200
+    assert "United States" in page.text  # the lookup itself, as ever
+    assert "Who runs this network" not in page.text
 
 
 def test_lookups_of_others_count_against_the_lookup_limit_own_ones_do_not(make_app):
@@ -443,8 +524,43 @@ def test_an_answer_of_another_shape_in_redis_is_not_used(shared_redis):
     kept = redis.Redis.from_url(shared_redis.url)
     kept.set("owner1:198.51.100.0/24", b'{"registry": "ARIN"}')
     kept.set("owner1:198.51.101.0/24", b"not json")
+    kept.set("owner1:198.51.102.9/32", orjson.dumps({**NO_OWNER, "source": "s"}))
     shared = SharedCache(RedisStore(shared_redis.url))
     assert shared.get(["198.51.100.0/24", "198.51.101.0/24"]) == (None, None)
+    assert shared.get(["198.51.101.0/24", "198.51.102.9/32"]) == (
+        "198.51.102.9/32",
+        {**NO_OWNER, "source": "s"},
+    )
+
+
+def test_the_script_is_sent_whole_once_then_by_its_digest(shared_redis):
+    kept = redis.Redis.from_url(shared_redis.url)
+    kept.script_flush()
+    kept.config_resetstat()
+    store = RedisStore(shared_redis.url)
+    for n in range(3):
+        assert store.call(READ_ANSWERS, [f"owner1:203.0.113.{n}/32"], [], 0.0) == [None]
+    calls = kept.info("commandstats")
+    assert calls["cmdstat_eval"]["calls"] == 1
+    assert calls["cmdstat_evalsha"]["calls"] == 3  # the first, unknown, then known
+    assert calls["cmdstat_evalsha"]["failed_calls"] == 1
+
+
+def test_each_worker_keeps_a_bounded_number_of_answers(
+    make_app, registries, monkeypatch
+):
+    monkeypatch.setattr(owners, "CACHE_SIZE", 2)
+    client = make_app().test_client()
+    before = registries.asked.copy()
+    for address in ("8.8.8.30", "193.0.6.30", "1.1.1.30", "8.8.8.31", "1.1.1.31"):
+        assert client.get(f"/api/owner/{address}").json["unavailable"] == []
+    # Two are kept, the newest: 8.8.8.x had gone when it was asked again.
+    assert sorted(questions(registries, before)) == [
+        "/apnic/ip/1.1.1.30",
+        "/arin/ip/8.8.8.30",
+        "/arin/ip/8.8.8.31",
+        "/ripe/ip/193.0.6.30",
+    ]
 
 
 def test_without_redis_the_registry_is_asked_and_the_answer_kept_here(make_app):
