@@ -9,11 +9,14 @@ import http.server
 import ipaddress
 import json
 import os
+import socket
 import ssl
 import subprocess
 import tempfile
 import threading
+import time
 from collections import Counter
+from email.utils import formatdate
 from ipaddress import ip_network
 from pathlib import Path
 
@@ -27,9 +30,19 @@ BOOTSTRAP = {
     "silent": ["5.0.0.0/8"],  # accepts, never answers
     "huge": ["6.0.0.0/8"],  # 5 MB of JSON
     "broken": ["7.0.0.0/8"],  # not JSON
+    "refused": ["3.0.0.0/8"],  # a port nothing listens on
+    "chunked": ["11.0.0.0/8"],  # 5 MB without Content-Length
+    "padded": ["19.0.0.0/8"],  # an answer of 300 KB, sent in chunks
+    "hop/3": ["13.0.0.0/8"],  # three redirects before the answer
+    "hop/4": ["14.0.0.0/8"],  # four
+    "slow": ["16.0.0.0/8"],  # answers after 0.3 s
+    "entity": ["17.0.0.0/8"],  # an entity, not an ip network
+    "busy": ["18.0.0.0/8"],  # 429 with Retry-After as a date
 }
-# Seconds LACNIC's 429 asks callers to wait.
-LACNIC_PAUSE = 120
+# Stand-ins reached over TLS only.
+TLS_ONLY = ("hop/3", "hop/4")
+# Seconds LACNIC's 429 asks callers to wait, and the busy one's, as a date.
+LACNIC_PAUSE, BUSY_PAUSE = 120, 600
 
 
 def jcard(*properties) -> list:
@@ -292,6 +305,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         part, _, rest = self.path.lstrip("/").partition("/")
         if part == "bootstrap":
             return self.answer(200, stand_in.bootstrap(rest.removesuffix(".json")))
+        if part == "hop":  # /hop/<n>/ip/<address>: n redirects, then RIPE's answer
+            left, _, rest = rest.partition("/")
+            if left != "0":
+                return self.redirect(f"{stand_in.tls_url}/hop/{int(left) - 1}/{rest}")
+            part = "ripe"
         text = rest.removeprefix("ip/")
         try:
             address = ipaddress.ip_address(text)
@@ -306,6 +324,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
             )
         if part == "broken":
             return self.send(200, b'{"objectClassName": "ip network", ')
+        if part == "chunked":
+            return self.send_chunked(b'{"objectClassName": "ip network", "x": "'
+                                     + b"a" * 5_000_000 + b'"}')  # fmt: skip
+        if part == "padded":
+            answer = arin_answer(address)
+            answer["remarks"] = [{"description": ["x" * 300_000]}]
+            return self.send_chunked(json.dumps(answer).encode())
+        if part == "slow":
+            stand_in.stopping.wait(0.3)
+            return self.answer(200, arin_answer(address))
+        if part == "entity":
+            return self.answer(200, {"objectClassName": "entity", "handle": "X"})
+        if part == "busy":
+            later = formatdate(time.time() + BUSY_PAUSE, usegmt=True)
+            return self.answer(429, {"errorCode": 429}, {"Retry-After": later})
         if part == "lacnic":
             return self.answer(
                 429, {"errorCode": 429}, {"Retry-After": str(LACNIC_PAUSE)}
@@ -323,6 +356,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def answer(self, status: int, document, headers=None):
         self.send(status, json.dumps(document).encode(), headers)
+
+    def send_chunked(self, body: bytes, size: int = 64 * 1024):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/rdap+json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for start in range(0, len(body), size):
+                chunk = body[start : start + size]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+        except ConnectionError:  # the site stopped reading, as it should
+            self.close_connection = True
 
     def redirect(self, location: str):
         self.send(301, b"", {"Location": location})
@@ -371,6 +417,8 @@ class Registries:
         self.url = f"http://127.0.0.1:{self.plain.server_address[1]}"
         self.tls_url = f"https://127.0.0.1:{self.tls.server_address[1]}"
         self.bootstrap_url = f"{self.url}/bootstrap/"
+        with socket.create_server(("127.0.0.1", 0)) as closed:
+            self.closed_port = closed.getsockname()[1]
 
     def bootstrap(self, family: str) -> dict:
         """IANA's ipv4.json or ipv6.json, listing the stand-ins; RIPE NCC's
@@ -384,6 +432,10 @@ class Registries:
                 urls = [f"{self.url}/{part}/"]
                 if part == "ripe":
                     urls = [f"{self.url}/ripe/", f"{self.tls_url}/ripe/"]
+                elif part in TLS_ONLY:
+                    urls = [f"{self.tls_url}/{part}/"]
+                elif part == "refused":
+                    urls = [f"http://127.0.0.1:{self.closed_port}/"]
                 services.append([chosen, urls])
         return {
             "description": f"RDAP bootstrap file for IP{family} address allocations",

@@ -6,6 +6,7 @@ bounded in time and size whatever a registry does."""
 import email.utils
 import ipaddress
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -302,7 +303,8 @@ def test_an_address_is_answered_from_its_registry(client):
     assert source == f"{stand_in_registries().url}/arin/ip/8.8.8.8"
 
 
-def test_one_answer_serves_its_block_and_no_more(client, registries):
+def test_one_answer_serves_its_block_and_no_more(make_app, registries):
+    client = make_app().test_client()
     before = registries.asked.copy()
     assert client.get("/api/owner/8.8.8.20").json["network"]["name"] == "GOGL"
     assert client.get("/api/owner/8.8.8.21").json["network"]["name"] == "GOGL"
@@ -316,6 +318,7 @@ def test_one_answer_serves_its_block_and_no_more(client, registries):
     # A network smaller than a block serves only the address asked.
     assert client.get("/api/owner/8.9.9.1").json["network"]["name"] == "SMALL-SHOP"
     assert client.get("/api/owner/8.9.9.9").json["network"]["name"] == "LVLT-ORG-8-8"
+    assert (registries.asked - before)["/bootstrap/ipv4.json"] == 1  # kept a day
     assert sorted(questions(registries, before)) == [
         "/arin/ip/8.1.1.1",
         "/arin/ip/8.8.8.20",
@@ -345,6 +348,52 @@ def test_a_redirect_to_plain_http_is_not_followed(client, registries):
     assert (registries.asked - before)["/ripe/ip/12.1.1.1"] == 0
 
 
+def test_three_redirects_are_followed_and_a_chunked_answer_read_whole(client):
+    assert client.get("/api/owner/13.1.1.1").json["registry"] == "RIPE NCC"
+    padded = client.get("/api/owner/19.1.1.1").json  # 300 KB in chunks
+    assert padded["organization"] == "Level 3 Parent, LLC"
+
+
+def test_a_retry_after_date_pauses_the_registry_until_then(client, caplog):
+    assert client.get("/api/owner/18.1.1.1").json["unavailable"] == ["owner"]
+    (said,) = [m for m in caplog.messages if "/busy/ answered 429" in m]
+    pause = int(said.split("not asked for ")[1].split()[0])
+    assert 590 <= pause <= 600
+
+
+def test_concurrent_askers_of_one_address_share_one_question(client, registries):
+    before = registries.asked.copy()
+    start = threading.Barrier(5)
+
+    def ask(_):
+        start.wait()
+        return client.get("/api/owner/16.1.1.1").json["organization"]
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        assert set(pool.map(ask, range(5))) == {"Level 3 Parent, LLC"}
+    assert questions(registries, before) == {"/slow/ip/16.1.1.1": 1}
+
+
+def test_with_every_place_taken_a_question_is_answered_at_once(app):
+    owners_of_worker = app.extensions["owners"]
+    while owners_of_worker.room.acquire(blocking=False):
+        pass
+    started = time.monotonic()
+    answer = app.test_client().get("/api/owner/8.8.8.40").json
+    assert time.monotonic() - started < 0.5  # not RDAP_TIMEOUT, not forever
+    assert answer["unavailable"] == ["owner"]
+
+
+def test_a_silent_registry_holds_no_more_than_its_own_places(make_app):
+    client = make_app(RDAP_TIMEOUT=0.2).test_client()
+    for n in range(owners.QUESTIONS):  # each a question that hangs
+        assert client.get(f"/api/owner/5.6.7.{n}").json["unavailable"] == ["owner"]
+    wait_for(
+        lambda: client.get("/api/owner/8.8.8.41").json["unavailable"] == [],
+        what="a place for another registry while one hangs",
+    )
+
+
 def test_a_network_no_registry_holds_is_said_to_be_none(client):
     answer = client.get("/api/owner/4.4.4.4").json
     assert answer["network"] is None
@@ -362,16 +411,20 @@ def test_too_many_requests_leaves_the_registry_alone_as_long_as_it_asks(
         assert answer["network"] is None
     asked = registries.asked - before
     assert sum(n for path, n in asked.items() if path.startswith("/lacnic/")) == 1
-    assert f"answered 429: not asked for {LACNIC_PAUSE} s" in caplog.text
+    lacnic = f"{registries.url}/lacnic/"
+    assert f"RDAP {lacnic} answered 429: not asked for {LACNIC_PAUSE} s" in (
+        caplog.messages
+    )
     # Other registries are asked meanwhile.
     assert client.get("/api/owner/41.0.0.1").json["registry"] == "AFRINIC"
 
 
 @pytest.mark.parametrize(
     "address",
-    ["5.5.5.5", "6.6.6.6", "7.7.7.7"],
-    ids=["never-answers", "5-MB", "not-json"],
-)
+    ["5.5.5.5", "6.6.6.6", "11.1.1.1", "7.7.7.7", "3.3.3.3", "17.1.1.1", "14.1.1.1"],
+    ids=["never-answers", "5-MB", "5-MB-chunked", "not-json", "refused", "entity",
+         "four-redirects"],
+)  # fmt: skip
 def test_a_misbehaving_registry_ends_in_unavailable_within_the_time_limit(
     make_app, address
 ):
@@ -414,7 +467,7 @@ def test_an_unreadable_bootstrap_is_logged_and_asked_again_only_later(
         assert client.get(f"/api/owner/{address}").json["unavailable"] == ["owner"]
     assert registries.asked - before == {"/gone/ipv4.json": 1}
     assert f"RDAP bootstrap {registries.url}/gone/ipv4.json could not be read" in (
-        caplog.text
+        caplog.messages
     )
     wait_for(
         lambda: (

@@ -449,7 +449,17 @@ class Owners:
 
     def _answer(self, address: IPAddress, asking_key: str, deadline: float) -> dict:
         try:
-            facts = self._ask(address, deadline)
+            try:
+                facts = self._ask(address, deadline)
+            except Unanswered:
+                raise
+            except Exception as error:  # what a registry sent that no one foresaw
+                log.warning(
+                    "RDAP answer about %s could not be read (%s)",
+                    address,
+                    type(error).__name__,
+                )
+                raise Unanswered from None
             key = cache_key(address, facts)
             self._keep(key, facts, FOUND_KEEP if facts["network"] else NOT_FOUND_KEEP)
             return facts
