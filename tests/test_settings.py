@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from whatismyip.config import SettingError, settings_from_environment
+from whatismyip.config import (
+    DEFAULT_GEO_DB,
+    DEFAULT_GEO_DB_URL,
+    DEFAULT_RDAP_BOOTSTRAP_URL,
+    SettingError,
+    settings_from_environment,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD_URLS = {"IPV4_URL": "https://ipv4.example.com", "IPV6_URL": "https://v6.example"}
@@ -15,6 +21,7 @@ BAD = [
     ("TRUSTED_PROXY_HOPS", "two", "TRUSTED_PROXY_HOPS must be a whole number"),
     ("TRUSTED_PROXY_HOPS", "²", "TRUSTED_PROXY_HOPS must be a whole number"),
     ("TRUSTED_PROXY_HOPS", "50", "TRUSTED_PROXY_HOPS must be a whole number"),
+    ("TRUSTED_PROXY_HOPS", "6", "TRUSTED_PROXY_HOPS must be a whole number"),
     ("TRUSTED_PROXY_HOPS", "-1", "TRUSTED_PROXY_HOPS must be a whole number"),
     ("STATIC_AUTOREFRESH", "maybe", "STATIC_AUTOREFRESH is on (1, true"),
     ("RATE_LIMIT", "lots", "RATE_LIMIT must look like 60/minute"),
@@ -22,16 +29,20 @@ BAD = [
     ("RATE_LIMIT", "10 per 0 seconds", "RATE_LIMIT must look like 60/minute"),
     ("LOOKUP_RATE_LIMIT", "0/minute", "LOOKUP_RATE_LIMIT must look like"),
     ("RATE_LIMIT_IPV6_PREFIX", "16", "RATE_LIMIT_IPV6_PREFIX must be a prefix"),
+    ("RATE_LIMIT_IPV6_PREFIX", "31", "RATE_LIMIT_IPV6_PREFIX must be a prefix"),
+    ("RATE_LIMIT_IPV6_PREFIX", "129", "RATE_LIMIT_IPV6_PREFIX must be a prefix"),
     ("REDIS_URL", "localhost:6379", "REDIS_URL must look like redis://"),
     ("REDIS_URL", "http://cache.example", "REDIS_URL must look like redis://"),
     ("REDIS_URL", "redis://:hunter2@cache.example:port", "REDIS_URL must look like"),
     ("REDIS_URL", "redis://:hunter2@/0", "REDIS_URL must look like"),
+    ("REDIS_URL", "redis://cache.example:0", "REDIS_URL must look like"),
     ("LOOKUPS", "country,weather", "LOOKUPS takes country, asn, hostname, location"),
     ("RDAP_BOOTSTRAP_URL", "ftp://data.example/", "RDAP_BOOTSTRAP_URL must be"),
     ("RDAP_BOOTSTRAP_URL", "https://data.example/rdap", "RDAP_BOOTSTRAP_URL must"),
     ("RDAP_BOOTSTRAP_URL", "https://a.example/ x/", "RDAP_BOOTSTRAP_URL must be"),
     ("RDAP_TIMEOUT", "0", "RDAP_TIMEOUT must be seconds between 0 and 10"),
     ("RDAP_TIMEOUT", "30", "RDAP_TIMEOUT must be seconds between 0 and 10"),
+    ("RDAP_TIMEOUT", "10.5", "RDAP_TIMEOUT must be seconds between 0 and 10"),
     ("GEO_DB", "/", "GEO_DB must be the path of an MMDB file"),
     ("GEO_DB_URL", "ftp://db.example/x.mmdb", "GEO_DB_URL must be an http(s) URL"),
     ("GEO_DB_URL", "https://db.example/{year}.mmdb", "GEO_DB_URL must be an http"),
@@ -53,6 +64,10 @@ BAD = [
     ("IPV4_URL", "a.example", "IPV4_URL must be http(s)://host"),
     ("IPV4_URL", "https://-a.example", "IPV4_URL: '-a.example' is not a host name"),
     ("IPV4_URL", "https://a.example:99999", "IPV4_URL: '99999' is not a port"),
+    ("IPV4_URL", "https://a.example:65536", "IPV4_URL: '65536' is not a port"),
+    ("IPV4_URL", "https://a.example:0", "IPV4_URL: '0' is not a port"),
+    # Digits and dots are an IPv4 address or nothing: never a host name.
+    ("IPV4_URL", "https://192.0.2.256", "IPV4_URL: '192.0.2.256' is not a host name"),
     ("IPV6_URL", "http://[::1]:5058", "IPV6_URL: Chromium refuses an IPv6 literal"),
 ]
 
@@ -77,6 +92,74 @@ def test_a_bad_setting_is_one_line_that_names_it(name, value, message):
 def test_switches_read_the_usual_spellings(value, on):
     settings = settings_from_environment({"STATIC_AUTOREFRESH": value})
     assert settings["STATIC_AUTOREFRESH"] is on
+
+
+@pytest.mark.parametrize(
+    ("environ", "said"),
+    [
+        (
+            {"LOOKUPS": "weather, Tides,country"},
+            "LOOKUPS takes country, asn, hostname, location and owner, "
+            "not tides, weather",
+        ),
+        (
+            {"IPV4_URL": "https://ipv4.example.com"},
+            "IPV4_URL and IPV6_URL go together: set both, or neither",
+        ),
+        (
+            {"REDIS_URL": "redis://:hunter2@cache.example:port/0"},
+            "REDIS_URL must look like redis://[:password@]host[:port][/db], or "
+            "rediss:// for TLS, not 'redis://:***@cache.example:port/0'",
+        ),
+    ],
+)
+def test_a_message_says_exactly_what_is_wrong(environ, said):
+    with pytest.raises(SettingError) as refused:
+        settings_from_environment(environ)
+    assert str(refused.value) == said
+
+
+def test_the_edges_of_each_range_are_accepted():
+    settings = settings_from_environment(
+        {
+            "RATE_LIMIT": "1/minute",
+            "LOOKUP_RATE_LIMIT": "1/second",
+            "RATE_LIMIT_IPV6_PREFIX": "32",
+            "RDAP_TIMEOUT": "10",
+            "LOOKUP_TIMEOUT": "0.01",
+            "TRUSTED_PROXY_HOPS": "0",
+            "REDIS_URL": "redis://cache.example:1",
+            "IPV4_URL": "http://ipv4.example:1",
+            "IPV6_URL": "https://IPV6.EXAMPLE.BOX:65535/",
+        }
+    )
+    assert settings["RATE_LIMIT"] == "1/minute"
+    assert settings["LOOKUP_RATE_LIMIT"] == "1/second"
+    assert settings["RATE_LIMIT_IPV6_PREFIX"] == 32
+    assert settings["RDAP_TIMEOUT"] == 10
+    assert settings["LOOKUP_TIMEOUT"] == 0.01
+    assert settings["TRUSTED_PROXY_HOPS"] == 0
+    assert settings["REDIS_URL"] == "redis://cache.example:1"
+    assert settings["IPV4_URL"] == "http://ipv4.example:1"
+    assert settings["IPV6_URL"] == "https://IPV6.EXAMPLE.BOX:65535"
+    assert (
+        settings_from_environment({"RATE_LIMIT_IPV6_PREFIX": "128"})[
+            "RATE_LIMIT_IPV6_PREFIX"
+        ]
+        == 128
+    )
+
+
+def test_unset_settings_take_their_defaults():
+    settings = settings_from_environment({})
+    assert settings["GEO_DB"] == DEFAULT_GEO_DB
+    assert settings["GEO_DB_URL"] == DEFAULT_GEO_DB_URL
+    assert settings["RDAP_BOOTSTRAP_URL"] == DEFAULT_RDAP_BOOTSTRAP_URL
+    assert settings["LOOKUP_RATE_LIMIT"] == "60/minute"
+    assert settings["RATE_LIMIT"] is None
+    assert settings["RATE_LIMIT_IPV6_PREFIX"] == 64
+    assert settings["LOOKUP_TIMEOUT"] == 0.5
+    assert settings["RDAP_TIMEOUT"] == 3
 
 
 def test_good_values_pass_as_given():
