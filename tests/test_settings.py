@@ -11,6 +11,7 @@ from whatismyip.config import (
     DEFAULT_GEO_DB_URL,
     DEFAULT_RDAP_BOOTSTRAP_URL,
     SettingError,
+    parse_site_url,
     settings_from_environment,
 )
 
@@ -130,7 +131,7 @@ def test_the_edges_of_each_range_are_accepted():
             "TRUSTED_PROXY_HOPS": "0",
             "REDIS_URL": "redis://cache.example:1",
             "IPV4_URL": "http://ipv4.example:1",
-            "IPV6_URL": "https://IPV6.EXAMPLE.BOX:65535/",
+            "IPV6_URL": "https://IPV6.EXAMPLE.BOX/",
         }
     )
     assert settings["RATE_LIMIT"] == "1/minute"
@@ -141,7 +142,10 @@ def test_the_edges_of_each_range_are_accepted():
     assert settings["TRUSTED_PROXY_HOPS"] == 0
     assert settings["REDIS_URL"] == "redis://cache.example:1"
     assert settings["IPV4_URL"] == "http://ipv4.example:1"
-    assert settings["IPV6_URL"] == "https://IPV6.EXAMPLE.BOX:65535"
+    assert settings["IPV6_URL"] == "https://IPV6.EXAMPLE.BOX"
+    assert (
+        parse_site_url("IPV4_URL", "http://a.example:65535") == "http://a.example:65535"
+    )
     assert (
         settings_from_environment({"RATE_LIMIT_IPV6_PREFIX": "128"})[
             "RATE_LIMIT_IPV6_PREFIX"
