@@ -3,13 +3,13 @@ needs no server; and the site booted from its Procfile, for what does."""
 
 import os
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from registries import stand_in_registries
 
+from registries import stand_in_registries
 from router import Router
+from scratch import scratch_folder
 from serving import DnsServer, Server, stand_in_city_database
 from whatismyip import create_app
 from whatismyip.config import DEFAULT_GEO_DB_URL, parse_lookups, parse_resolvers
@@ -17,7 +17,7 @@ from whatismyip.config import DEFAULT_GEO_DB_URL, parse_lookups, parse_resolvers
 # Hypothesis keeps caches beside the tests unless told otherwise; a test run
 # leaves the working tree as it found it.
 os.environ.setdefault(
-    "HYPOTHESIS_STORAGE_DIRECTORY", tempfile.mkdtemp(prefix="hypothesis-")
+    "HYPOTHESIS_STORAGE_DIRECTORY", str(scratch_folder("hypothesis-"))
 )
 
 BROWSER = {

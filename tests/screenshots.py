@@ -6,9 +6,9 @@ the browser tests take the same pictures into a temporary folder.
 
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
+from scratch import scratch_folder
 from serving import ROOT, DnsServer, Server, free_port
 
 CHROMIUM = shutil.which("chromium")
@@ -126,7 +126,7 @@ def main():
         sys.exit("make screenshots needs Chromium: apt-get install chromium")
     from playwright.sync_api import sync_playwright
 
-    folder = Path(tempfile.mkdtemp())
+    folder = scratch_folder("screenshots-")
     dns = DnsServer(folder)
     server = Server(folder / "server.log", DYNO="web.1", DNS_RESOLVER=dns.address)
     port = free_port()

@@ -10,15 +10,16 @@ import re
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import dns.message
 import requests
+
 from geodata import build_city_database
 from registries import stand_in_registries
+from scratch import scratch_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
@@ -93,7 +94,7 @@ def listen_queues(port: int) -> list[int]:
 def stand_in_city_database() -> Path:
     """The location database every app and server in the tests reads, unless a
     test gives another: built once a run, outside the working tree."""
-    folder = Path(tempfile.mkdtemp(prefix="geodata-"))
+    folder = scratch_folder("geodata-")
     return build_city_database(folder / "dbip-city-lite.mmdb")
 
 
@@ -117,10 +118,13 @@ class Server:
         self.url6 = f"http://[::1]:{self.port}"
         self.log_path = log_path
         environ = {k: v for k, v in os.environ.items() if k not in PLATFORM_VARIABLES}
+        dyno = scratch_folder("dyno-")
         environ.update(
             PATH=f"{BIN}{os.pathsep}{environ['PATH']}",
             PORT=str(self.port),
-            HOME=tempfile.mkdtemp(prefix="dyno-home-"),
+            HOME=str(dyno),
+            # What the site writes (its static build) goes with the run.
+            TMPDIR=str(dyno),
             # The tests' own location database unless a test gives another:
             # never the one `make geodata` may have put in the working tree.
             GEO_DB=str(stand_in_city_database()),

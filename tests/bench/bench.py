@@ -21,7 +21,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -31,7 +30,7 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the tests' helpers, shared with the bench
 from loadgen import fixed_rate, summary  # noqa: E402
-
+from scratch import scratch_folder  # noqa: E402
 from serving import (  # noqa: E402
     ROOT,
     WEB_COMMAND,
@@ -75,7 +74,7 @@ class Target(NamedTuple):
 
 def start(name, command=WEB_COMMAND, probe="/healthz", cwd=ROOT, **env) -> Server:
     """A server pinned to SERVER_CPU, with as many workers as every other."""
-    log = Path(tempfile.mkdtemp(prefix="bench-")) / f"{name}.log"
+    log = scratch_folder("bench-") / f"{name}.log"
     env = {"WEB_CONCURRENCY": WORKERS, **env}
     return Server(log, command, cwd=cwd, probe=probe, cpu=SERVER_CPU, **env)
 
@@ -387,7 +386,7 @@ def run(seconds: float, rounds: int) -> tuple[str, list]:
         "ratios; range: their lowest and highest.",
     )
     say(lines)
-    folder = Path(tempfile.mkdtemp(prefix="bench-"))
+    folder = scratch_folder("bench-")
     dns = DnsServer(folder)
     redis_server = RedisServer(folder)
     # On Heroku the Key-Value Store runs on other machines: the site pays for its
