@@ -12,13 +12,15 @@ import os
 import socket
 import ssl
 import subprocess
-import tempfile
 import threading
 import time
 from collections import Counter
 from email.utils import formatdate
 from ipaddress import ip_network
 from pathlib import Path
+
+from scratch import scratch_folder
+from whatismyip.owners import MAX_ANSWER_BYTES
 
 # What each stand-in path plays, and the blocks IANA's files give it.
 BOOTSTRAP = {
@@ -31,13 +33,15 @@ BOOTSTRAP = {
     "huge": ["6.0.0.0/8"],  # 5 MB of JSON
     "broken": ["7.0.0.0/8"],  # not JSON
     "refused": ["3.0.0.0/8"],  # a port nothing listens on
-    "chunked": ["11.0.0.0/8"],  # 5 MB without Content-Length
+    "chunked": ["11.0.0.0/8"],  # 2 MB without Content-Length, then silence
     "padded": ["19.0.0.0/8"],  # an answer of 300 KB, sent in chunks
     "hop/3": ["13.0.0.0/8"],  # three redirects before the answer
     "hop/4": ["14.0.0.0/8"],  # four
     "slow": ["16.0.0.0/8"],  # answers after 0.3 s
     "entity": ["17.0.0.0/8"],  # an entity, not an ip network
     "busy": ["18.0.0.0/8"],  # 429 with Retry-After as a date
+    "mangled": ["20.0.0.0/8"],  # a redirect to a URL no parser can read
+    "exact": ["21.0.0.0/8"],  # an answer of exactly the size the site reads
 }
 # Stand-ins reached over TLS only.
 TLS_ONLY = ("hop/3", "hop/4")
@@ -302,6 +306,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         stand_in = self.server.stand_in
         stand_in.asked[self.path] += 1
+        stand_in.headers[self.path] = self.headers
         part, _, rest = self.path.lstrip("/").partition("/")
         if part == "bootstrap":
             return self.answer(200, stand_in.bootstrap(rest.removesuffix(".json")))
@@ -326,11 +331,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(200, b'{"objectClassName": "ip network", ')
         if part == "chunked":
             return self.send_chunked(b'{"objectClassName": "ip network", "x": "'
-                                     + b"a" * 5_000_000 + b'"}')  # fmt: skip
+                                     + b"a" * 2_000_000, stall=True)  # fmt: skip
         if part == "padded":
             answer = arin_answer(address)
             answer["remarks"] = [{"description": ["x" * 300_000]}]
             return self.send_chunked(json.dumps(answer).encode())
+        if part == "exact":
+            answer = json.dumps(arin_answer(address)).encode()
+            padding = MAX_ANSWER_BYTES - len(answer) - len(b',"x":""')
+            return self.send(200, answer[:-1] + b',"x":"' + b"a" * padding + b'"}')
+        if part == "mangled":
+            return self.redirect("https://[::1/ip")
         if part == "slow":
             stand_in.stopping.wait(0.3)
             return self.answer(200, arin_answer(address))
@@ -357,7 +368,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def answer(self, status: int, document, headers=None):
         self.send(status, json.dumps(document).encode(), headers)
 
-    def send_chunked(self, body: bytes, size: int = 64 * 1024):
+    def send_chunked(self, body: bytes, size: int = 64 * 1024, stall=False):
         self.send_response(200)
         self.send_header("Content-Type", "application/rdap+json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -366,6 +377,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             for start in range(0, len(body), size):
                 chunk = body[start : start + size]
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            if stall:  # the body never ends
+                self.server.stand_in.stopping.wait(60)
+                return
             self.wfile.write(b"0\r\n\r\n")
         except ConnectionError:  # the site stopped reading, as it should
             self.close_connection = True
@@ -406,11 +420,12 @@ class Registries:
     plain, one TLS); `asked` counts the paths each was asked for."""
 
     def __init__(self):
-        folder = Path(tempfile.mkdtemp(prefix="rdap-"))
+        folder = scratch_folder("rdap-")
         self.certificate = make_certificate(folder)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self.certificate, folder / "key.pem")
         self.asked: Counter = Counter()
+        self.headers: dict = {}  # the last request's headers, by path
         self.stopping = threading.Event()
         self.plain = RegistryServer(self)
         self.tls = RegistryServer(self, context)

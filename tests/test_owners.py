@@ -16,6 +16,8 @@ import redis
 import requests
 from hypothesis import given
 from hypothesis import strategies as st
+
+from conftest import BROWSER
 from registries import (
     LACNIC_PAUSE,
     afrinic_answer,
@@ -24,18 +26,18 @@ from registries import (
     ripe_answer,
     stand_in_registries,
 )
-
-from conftest import BROWSER
 from serving import RedisServer, wait_for
 from whatismyip import owners
 from whatismyip.owners import (
     FOUND_KEEP,
     INDEX_KEY,
     LONGEST_PAUSE,
+    MAX_ANSWER_BYTES,
     MAX_ENTITIES,
     MAX_TEXT,
     NO_OWNER,
     READ_ANSWERS,
+    USER_AGENT,
     SharedCache,
     abuse_contact,
     cache_key,
@@ -69,6 +71,14 @@ GOOGLE = {
 @pytest.fixture(scope="module")
 def registries():
     return stand_in_registries()
+
+
+@pytest.fixture(autouse=True)
+def nothing_unforeseen(caplog):
+    """Every misbehaviour the stand-ins stage is one the site foresaw: none
+    ends in the catch-all for errors no code path expected."""
+    yield
+    assert not [m for m in caplog.messages if m.startswith("RDAP answer about")]
 
 
 def questions(registries, before) -> dict:
@@ -242,16 +252,21 @@ def test_the_bootstrap_prefers_https_and_the_longest_prefix_wins():
     table = parse_bootstrap(
         {
             "services": [
-                [["8.0.0.0/8"], ["http://a.example/", "https://a.example/"]],
-                [["8.8.0.0/16"], ["http://b.example/"]],
-                [["not a prefix", "9.0.0.0/8"], ["ftp://c.example/"]],
+                # What is not a service is passed over, and the reading goes on.
                 "nonsense",
+                [["10.0.0.0/8"], ["https://x.example/"], "a third part"],
+                [{"8.8.4.0/24": "prefixes as keys"}, ["https://d.example/"]],
+                [["9.0.0.0/8"], ["ftp://c.example/"]],
+                [["not a prefix", "8.8.0.0/16"], ["http://b.example/"]],
+                [["8.0.0.0/8"], ["http://a.example/", "https://a.example/"]],
             ]
         }
     )
     assert registry_base(table, ip("8.1.1.1")) == "https://a.example/"
     assert registry_base(table, ip("8.8.8.8")) == "http://b.example/"
+    assert registry_base(table, ip("8.8.4.4")) == "http://b.example/"
     assert registry_base(table, ip("9.9.9.9")) is None  # no http(s) URL for it
+    assert registry_base(table, ip("10.1.1.1")) is None
 
 
 @pytest.mark.parametrize(
@@ -419,11 +434,43 @@ def test_too_many_requests_leaves_the_registry_alone_as_long_as_it_asks(
     assert client.get("/api/owner/41.0.0.1").json["registry"] == "AFRINIC"
 
 
+def test_a_registry_is_asked_for_rdap_and_told_who_asks(client, registries):
+    client.get("/api/owner/41.0.0.77")
+    headers = registries.headers["/afrinic/ip/41.0.0.77"]
+    assert headers["Accept"] == "application/rdap+json"
+    assert headers["User-Agent"] == USER_AGENT
+
+
+def test_an_answer_of_exactly_the_size_limit_is_read(client):
+    answer = client.get("/api/owner/21.1.1.1").json
+    assert answer["unavailable"] == []
+    assert answer["organization"] == "Level 3 Parent, LLC"
+    assert MAX_ANSWER_BYTES == 1024 * 1024  # as the README says
+
+
+def test_an_answer_over_the_size_limit_is_refused_once_it_passes_it(make_app):
+    """The cap is counted as the answer arrives: a registry that sends 2 MB and
+    then nothing more is refused at once, not when the time limit ends."""
+    client = make_app(RDAP_TIMEOUT=5).test_client()
+    started = time.monotonic()
+    assert client.get("/api/owner/11.2.2.2").json["unavailable"] == ["owner"]
+    assert time.monotonic() - started < 2
+
+
+def test_an_error_no_code_path_foresaw_is_unavailable_and_one_log_line(client, caplog):
+    response = client.get("/api/owner/20.1.2.3")  # redirected to https://[::1/ip
+    assert response.status_code == 200
+    assert response.json["unavailable"] == ["owner"]
+    said = [m for m in caplog.messages if m.startswith("RDAP")]
+    assert said == ["RDAP answer about 20.1.2.3 could not be read (ValueError)"]
+    caplog.clear()  # expected here, unlike anywhere else (nothing_unforeseen)
+
+
 @pytest.mark.parametrize(
     "address",
     ["5.5.5.5", "6.6.6.6", "11.1.1.1", "7.7.7.7", "3.3.3.3", "17.1.1.1", "14.1.1.1"],
-    ids=["never-answers", "5-MB", "5-MB-chunked", "not-json", "refused", "entity",
-         "four-redirects"],
+    ids=["never-answers", "5-MB", "2-MB-chunked-then-silent", "not-json", "refused",
+         "entity", "four-redirects"],
 )  # fmt: skip
 def test_a_misbehaving_registry_ends_in_unavailable_within_the_time_limit(
     make_app, address
@@ -482,7 +529,9 @@ def test_turned_off_the_owner_is_a_404_and_the_page_has_no_card(make_app):
     client = make_app(LOOKUPS=frozenset({"country"})).test_client()
     response = client.get("/api/owner/8.8.8.8")
     assert response.status_code == 404
-    assert "LOOKUPS" in response.json["error"]["message"]
+    assert response.json["error"]["message"] == (
+        "This site does not look up who runs an address (LOOKUPS)."
+    )
     page = client.get("/lookup?address=8.8.8.8", headers=BROWSER)
     assert page.status_code == 200
     assert "United States" in page.text  # the lookup itself, as ever
@@ -550,6 +599,17 @@ def test_one_dynos_answer_serves_every_dyno_through_redis(
     assert questions(registries, before) == {"/afrinic/ip/41.0.0.9": 1}
     kept = redis.Redis.from_url(shared_redis.url)
     assert kept.ttl("owner1:41.0.0.0/24") > FOUND_KEEP - 10
+
+
+def test_a_worker_keeps_what_it_read_from_redis(make_app, registries, shared_redis):
+    dynos = [make_app(REDIS_URL=shared_redis.url).test_client() for _ in range(2)]
+    dynos[0].get("/api/owner/41.0.1.9")
+    assert dynos[1].get("/api/owner/41.0.1.10").json["registry"] == "AFRINIC"
+    redis.Redis.from_url(shared_redis.url).flushall()
+    before = registries.asked.copy()
+    again = dynos[1].get("/api/owner/41.0.1.11").json
+    assert again["organization"] == "Example Telecom Ltd"
+    assert questions(registries, before) == {}
 
 
 def test_redis_keeps_a_bounded_number_of_answers_the_oldest_going_first(
