@@ -35,7 +35,7 @@ BOOTSTRAP = {
     "refused": ["3.0.0.0/8"],  # a port nothing listens on
     "chunked": ["11.0.0.0/8"],  # 2 MB without Content-Length, then silence
     "padded": ["19.0.0.0/8"],  # an answer of 300 KB, sent in chunks
-    "hop/3": ["13.0.0.0/8"],  # three redirects before the answer
+    "hop/3": ["13.0.0.0/8"],  # three redirects, each by path alone, then the answer
     "hop/4": ["14.0.0.0/8"],  # four
     "slow": ["16.0.0.0/8"],  # answers after 0.3 s
     "entity": ["17.0.0.0/8"],  # an entity, not an ip network
@@ -312,8 +312,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.answer(200, stand_in.bootstrap(rest.removesuffix(".json")))
         if part == "hop":  # /hop/<n>/ip/<address>: n redirects, then RIPE's answer
             left, _, rest = rest.partition("/")
-            if left != "0":
-                return self.redirect(f"{stand_in.tls_url}/hop/{int(left) - 1}/{rest}")
+            if left != "0":  # a Location of a path alone, on this same host
+                return self.redirect(f"/hop/{int(left) - 1}/{rest}")
             part = "ripe"
         text = rest.removeprefix("ip/")
         try:

@@ -78,7 +78,9 @@ def nothing_unforeseen(caplog):
     """Every misbehaviour the stand-ins stage is one the site foresaw: none
     ends in the catch-all for errors no code path expected."""
     yield
-    assert not [m for m in caplog.messages if m.startswith("RDAP answer about")]
+    # In teardown, caplog.messages holds teardown's records only.
+    said = [r.getMessage() for r in caplog.get_records("call")]
+    assert not [m for m in said if m.startswith("RDAP answer about")]
 
 
 def questions(registries, before) -> dict:
@@ -409,6 +411,20 @@ def test_a_silent_registry_holds_no_more_than_its_own_places(make_app):
     )
 
 
+def test_a_silent_registry_gets_its_places_back_once_its_questions_time_out(
+    make_app, registries
+):
+    client = make_app(RDAP_TIMEOUT=0.2).test_client()
+    for n in range(owners.PER_REGISTRY):  # every place it has, each left hanging
+        assert client.get(f"/api/owner/5.6.8.{n}").json["unavailable"] == ["owner"]
+
+    def asked_again():
+        client.get("/api/owner/5.6.8.99")
+        return registries.asked["/silent/ip/5.6.8.99"]
+
+    wait_for(asked_again, what="the silent registry asked again")
+
+
 def test_a_network_no_registry_holds_is_said_to_be_none(client):
     answer = client.get("/api/owner/4.4.4.4").json
     assert answer["network"] is None
@@ -496,6 +512,18 @@ def test_private_addresses_ask_nobody_and_nonsense_is_a_400(client, registries):
     response = client.get("/api/owner/8.8.8.8%25eth0")
     assert response.status_code == 400
     assert "zone" in response.json["error"]["message"]
+
+
+def test_a_visitor_without_an_ip_address_asks_nobody(client, registries):
+    # As gunicorn reports a peer on a Unix socket.
+    before = registries.asked.copy()
+    answer = client.get("/api/owner", environ_base={"REMOTE_ADDR": ""}).json
+    assert answer == {
+        "ip": None,
+        **dict.fromkeys([*GOOGLE, "source"]),
+        "unavailable": [],
+    }
+    assert registries.asked - before == {}
 
 
 def test_the_visitors_own_network(dyno_client):

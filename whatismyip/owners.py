@@ -389,12 +389,13 @@ class Owners:
         self.asking_now: dict = {}  # key -> Future
         self.lock = threading.Lock()
 
-    def owner(self, address: IPAddress) -> dict:
+    def owner(self, address: IPAddress | None) -> dict:
         """The owner fields for `address`, from the cache or its registry
-        within the time limit; nulls and `unavailable` when that fails."""
+        within the time limit; nulls and `unavailable` when that fails, and
+        nulls alone for a private or reserved address, or none."""
         return self.asking(address)()
 
-    def asking(self, address: IPAddress) -> Callable[[], dict]:
+    def asking(self, address: IPAddress | None) -> Callable[[], dict]:
         """owner(), started: a function that waits for its answer, so that a
         caller may do other work meanwhile."""
         if address_scope(address) != "public":
@@ -612,5 +613,4 @@ def owner_of(address: IPAddress | None) -> dict:
     owners = current_app.extensions.get("owners")
     if owners is None:
         abort(404, "This site does not look up who runs an address (LOOKUPS).")
-    facts = owners.owner(address) if address is not None else NO_OWNER
-    return {"ip": format_ip(address), **facts}
+    return {"ip": format_ip(address), **owners.owner(address)}
