@@ -432,6 +432,29 @@ def test_a_network_no_registry_holds_is_said_to_be_none(client):
     assert answer["source"].endswith("/arin/ip/4.4.4.4")
 
 
+def test_a_network_not_found_is_asked_again_sooner_than_one_found(
+    client, registries, monkeypatch
+):
+    monkeypatch.setattr(owners, "NOT_FOUND_KEEP", 0.5)  # an hour, on a dyno
+    before = registries.asked.copy()
+    for _ in range(2):  # the found one first: kept as briefly, it would be gone first
+        assert client.get("/api/owner/8.8.8.42").json["network"] is not None
+        assert client.get("/api/owner/4.4.4.5").json["network"] is None
+    assert questions(registries, before) == {
+        "/arin/ip/4.4.4.5": 1,
+        "/arin/ip/8.8.8.42": 1,
+    }
+    wait_for(
+        lambda: (
+            client.get("/api/owner/4.4.4.5")
+            and registries.asked["/arin/ip/4.4.4.5"] == before["/arin/ip/4.4.4.5"] + 2
+        ),
+        what="the network not found asked again",
+    )
+    client.get("/api/owner/8.8.8.42")
+    assert registries.asked["/arin/ip/8.8.8.42"] == before["/arin/ip/8.8.8.42"] + 1
+
+
 def test_too_many_requests_leaves_the_registry_alone_as_long_as_it_asks(
     client, registries, caplog
 ):
