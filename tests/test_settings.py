@@ -120,29 +120,42 @@ def test_a_message_says_exactly_what_is_wrong(environ, said):
     assert str(refused.value) == said
 
 
+# The edges of each range, as an operator would write them.
+EDGES = {
+    "RATE_LIMIT": "1/minute",
+    "LOOKUP_RATE_LIMIT": "1/second",
+    "RATE_LIMIT_IPV6_PREFIX": "32",
+    "RDAP_TIMEOUT": "10",
+    "LOOKUP_TIMEOUT": "0.01",
+    "TRUSTED_PROXY_HOPS": "0",
+    "REDIS_URL": "redis://cache.example:1",
+    "IPV4_URL": "http://ipv4.example:1",
+    "IPV6_URL": "https://IPV6.EXAMPLE.BOX/",
+}
+GOOD = {
+    "IPV4_URL": "http://127.0.0.1:5058/",  # an IPv4 literal works in Chromium
+    "IPV6_URL": "https://v6.example:8443",
+    "REDIS_URL": "rediss://:secret@cache.example:6380/0",
+    "DNS_RESOLVER": "[2001:db8::53]:5353, 192.0.2.53",
+    "TRUSTED_PROXY_HOPS": "5",
+}
+
+
+def settings_named(settings: dict, environ: dict) -> dict:
+    """The settings read from the variables `environ` sets."""
+    return {name: settings[name] for name in environ}
+
+
 def test_the_edges_of_each_range_are_accepted():
-    settings = settings_from_environment(
-        {
-            "RATE_LIMIT": "1/minute",
-            "LOOKUP_RATE_LIMIT": "1/second",
-            "RATE_LIMIT_IPV6_PREFIX": "32",
-            "RDAP_TIMEOUT": "10",
-            "LOOKUP_TIMEOUT": "0.01",
-            "TRUSTED_PROXY_HOPS": "0",
-            "REDIS_URL": "redis://cache.example:1",
-            "IPV4_URL": "http://ipv4.example:1",
-            "IPV6_URL": "https://IPV6.EXAMPLE.BOX/",
-        }
-    )
-    assert settings["RATE_LIMIT"] == "1/minute"
-    assert settings["LOOKUP_RATE_LIMIT"] == "1/second"
-    assert settings["RATE_LIMIT_IPV6_PREFIX"] == 32
-    assert settings["RDAP_TIMEOUT"] == 10
-    assert settings["LOOKUP_TIMEOUT"] == 0.01
-    assert settings["TRUSTED_PROXY_HOPS"] == 0
-    assert settings["REDIS_URL"] == "redis://cache.example:1"
-    assert settings["IPV4_URL"] == "http://ipv4.example:1"
-    assert settings["IPV6_URL"] == "https://IPV6.EXAMPLE.BOX"
+    settings = settings_from_environment(EDGES)
+    assert settings_named(settings, EDGES) == {
+        **EDGES,
+        "RATE_LIMIT_IPV6_PREFIX": 32,
+        "RDAP_TIMEOUT": 10,
+        "LOOKUP_TIMEOUT": 0.01,
+        "TRUSTED_PROXY_HOPS": 0,
+        "IPV6_URL": "https://IPV6.EXAMPLE.BOX",
+    }
     assert (
         parse_site_url("IPV4_URL", "http://a.example:65535") == "http://a.example:65535"
     )
@@ -167,20 +180,13 @@ def test_unset_settings_take_their_defaults():
 
 
 def test_good_values_pass_as_given():
-    settings = settings_from_environment(
-        {
-            "IPV4_URL": "http://127.0.0.1:5058/",  # an IPv4 literal works in Chromium
-            "IPV6_URL": "https://v6.example:8443",
-            "REDIS_URL": "rediss://:secret@cache.example:6380/0",
-            "DNS_RESOLVER": "[2001:db8::53]:5353, 192.0.2.53",
-            "TRUSTED_PROXY_HOPS": "5",
-        }
-    )
-    assert settings["IPV4_URL"] == "http://127.0.0.1:5058"
-    assert settings["IPV6_URL"] == "https://v6.example:8443"
-    assert settings["REDIS_URL"] == "rediss://:secret@cache.example:6380/0"
-    assert settings["DNS_RESOLVER"] == [("2001:db8::53", 5353), ("192.0.2.53", 53)]
-    assert settings["TRUSTED_PROXY_HOPS"] == 5
+    settings = settings_from_environment(GOOD)
+    assert settings_named(settings, GOOD) == {
+        **GOOD,
+        "IPV4_URL": "http://127.0.0.1:5058",
+        "DNS_RESOLVER": [("2001:db8::53", 5353), ("192.0.2.53", 53)],
+        "TRUSTED_PROXY_HOPS": 5,
+    }
 
 
 def test_app_json_offers_every_operator_setting_and_its_defaults_boot():
