@@ -1,11 +1,8 @@
 # gunicorn settings for `python site.py`. Heroku's GUNICORN_CMD_ARGS overrides them.
-import contextlib
 import os
-import re
 import signal
 
 import gevent
-from gunicorn.glogging import Logger
 
 # Heroku says which port to listen on. `[::]`, as Heroku's own template binds:
 # one socket serves IPv6 and IPv4 alike, and IPv6-only hosts work too.
@@ -24,8 +21,8 @@ worker_connections = 1000
 
 
 # A greenlet whose client sends its next request at once finds it already
-# waiting and never yields, so the worker's other connections starve: p99 at 16
-# connections was a second. Yielding after each request makes it 7 ms.
+# waiting and never yields, so the worker's other connections starve; yielding
+# after each request lets them in (docs/performance.md, figures from comments).
 def post_request(worker, req, environ, resp):
     gevent.sleep(0)
 
@@ -74,83 +71,17 @@ timeout = 30
 # so gunicorn acts on none, from any peer: it is given no scheme headers and no
 # forwarder headers (a client's SCRIPT_NAME would move the site's root). Every
 # peer is "trusted" with that empty list because a list of trusted peers makes
-# gunicorn parse each request's peer address: 12 us for the router's IPv4 on
-# our IPv6 socket, 8 % of an /api/ip request.
+# gunicorn parse each request's peer address (docs/performance.md, third levers).
 forwarded_allow_ips = "*"
 secure_scheme_headers = {}
 forwarder_headers = ""
 
-# Heroku collects stdout. Query strings can carry secrets, so log the path only,
-# with the router's request id to match our line to its own. (RequestLog writes
-# these lines to stdout itself.)
+# Heroku collects stdout. Query strings can carry secrets, so the access log
+# has the path only, with the router's request id to match our line to its own
+# (whatismyip/web/access_log.py writes these lines to stdout itself). Named by
+# its module, which imports nothing of the app: the master loads it.
 accesslog = "-"
-
-
-# Heroku's request ids: 20 to 200 characters of these. Anything else is the
-# client's own text, which must not start a log line.
-REQUEST_ID = re.compile(r"[A-Za-z0-9+/=-]{20,200}")
-# What a path may show as it is; anything else (quotes, control characters)
-# is written as an escape, so no client can forge or break a line.
-UNSAFE_IN_LOG = re.compile(r"[^\x21\x23-\x5b\x5d-\x7e]")
-
-
-# Enough of a path to know it; the cap keeps every line one atomic write.
-PATH_IN_LOG = 1024
-STDOUT, STDERR = 1, 2
-
-
-def log_safe(text: str) -> str:
-    return UNSAFE_IN_LOG.sub(lambda match: f"\\x{ord(match[0]):02x}", text)
-
-
-def request_id(environ) -> str:
-    value = environ.get("HTTP_X_REQUEST_ID", "")
-    return value if REQUEST_ID.fullmatch(value) else "-"
-
-
-def write_line(line: bytes):
-    """All of a line, as Python's file objects write what gunicorn's own log
-    sends: a short write (a signal, a full pipe) is followed by the rest. A
-    write that fails loses that line, said once on stderr, never the request."""
-    view = memoryview(line)
-    try:
-        while view:
-            view = view[os.write(STDOUT, view) :]
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            os.write(STDERR, f"Access log line lost: {error.strerror}\n".encode())
-
-
-def body_bytes(resp, req, status: str) -> int:
-    """The body's bytes sent. gunicorn counts what it writes, but not a file it
-    hands to sendfile (whitenoise's static files): that body's length is the
-    Content-Length it announced, unless the answer has no body (HEAD, 304)."""
-    if resp.sent or req.method == "HEAD" or status in ("204", "304"):
-        return resp.sent
-    return resp.response_length or 0
-
-
-class RequestLog(Logger):
-    """The access line from its five fields, written to stdout in one write: no
-    formatter (gunicorn's maps every header and environ variable first) and no
-    logging lock. A write of a line this short is atomic, so the workers' lines
-    never interleave."""
-
-    def access(self, resp, req, environ, request_time):
-        if self.access_log_enabled:
-            major, minor = req.version
-            # resp.status: gunicorn's own error answers never set status_code.
-            status = str(resp.status).partition(" ")[0]
-            milliseconds = int(request_time.total_seconds() * 1000)
-            line = (
-                f'{request_id(environ)} "{log_safe(req.method)} '
-                f'{log_safe(req.path)[:PATH_IN_LOG]} HTTP/{major}.{minor}" '
-                f"{status} {body_bytes(resp, req, status)} {milliseconds}ms\n"
-            )
-            write_line(line.encode())
-
-
-logger_class = RequestLog
+logger_class = "whatismyip.web.access_log.RequestLog"
 
 # Nothing on a dyno can reach gunicorn's control socket, and servers started
 # side by side would fight over its one path under $HOME.

@@ -47,9 +47,8 @@ class SiteServer(Application):
         except SettingError as error:  # said plainly, and the server stops
             raise AppImportError(str(error)) from error
         # All there is now (modules, the app, its clients) lives as long as the
-        # worker: frozen, it is never walked again by the garbage collector,
-        # whose full collections took 35-40 ms of a request's time without this
-        # and under 2 ms with it.
+        # worker: frozen, it is never walked again by the garbage collector, whose
+        # full collections otherwise hold up a request (docs/performance.md).
         gc.freeze()
         # What the app logs goes where gunicorn's own log goes.
         server_log = logging.getLogger("gunicorn.error")

@@ -185,5 +185,6 @@ def address_scope(address: IPAddress | None) -> str:
             scope = block_scope
             break
     if scope == "embedded":
+        assert isinstance(address, ipaddress.IPv6Address)  # IPv4 is never embedded
         return address_scope(embedded_ipv4(address))
     return scope

@@ -2,12 +2,14 @@
 A value that cannot be right stops the boot with a message saying so."""
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from .addresses import NotAnAddress, parse_address, split_port
+from .sources import NAMES
 
-LOOKUP_SOURCES = ("country", "asn", "hostname", "location", "owner")
 # Where `make geodata` puts the location database: under the app's own folder.
 DEFAULT_GEO_DB = (
     Path(__file__).resolve().parent.parent / "geodata" / "dbip-city-lite.mmdb"
@@ -22,7 +24,7 @@ class SettingError(ValueError):
     """A setting from the environment that the operator must correct."""
 
 
-def trusted_proxy_hops(environ) -> int:
+def trusted_proxy_hops(environ: Mapping[str, str]) -> int:
     """How many proxies in front of us append to X-Forwarded-For and are trusted.
 
     Heroku's router is one (every dyno has DYNO set); with no proxy, none.
@@ -76,17 +78,16 @@ def parse_ipv6_prefix(text: str) -> int:
 
 
 def parse_lookups(text: str | None) -> frozenset[str]:
-    """LOOKUPS: a comma-separated choice of country, asn, hostname, location and
-    owner.
+    """LOOKUPS: a comma-separated choice of the sources' names (sources.NAMES).
     Unset (or "all", which a form can hold where "unset" it cannot) means all;
     empty (or "none") means none."""
     if text is None or text.strip().lower() == "all":
-        return frozenset(LOOKUP_SOURCES)
+        return frozenset(NAMES)
     chosen = {part.strip().lower() for part in text.split(",")} - {"", "none"}
-    unknown = chosen - set(LOOKUP_SOURCES)
+    unknown = chosen - set(NAMES)
     if unknown:
         raise SettingError(
-            "LOOKUPS takes country, asn, hostname, location and owner, not "
+            f"LOOKUPS takes {', '.join(NAMES[:-1])} and {NAMES[-1]}, not "
             f"{', '.join(sorted(unknown))}"
         )
     return frozenset(chosen)
@@ -198,7 +199,7 @@ def parse_switch(name: str, text: str) -> bool:
     return value in TRUE
 
 
-def dual_stack_urls(environ) -> tuple[str | None, str | None]:
+def dual_stack_urls(environ: Mapping[str, str]) -> tuple[str | None, str | None]:
     """Both IPV4_URL and IPV6_URL, or neither: the page shows the two together."""
     ipv4 = parse_site_url("IPV4_URL", environ.get("IPV4_URL", ""))
     ipv6 = parse_site_url("IPV6_URL", environ.get("IPV6_URL", ""))
@@ -243,7 +244,7 @@ def parse_data_url(name: str, text: str) -> str:
     return text
 
 
-def settings_from_environment(environ) -> dict:
+def settings_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     ipv4_url, ipv6_url = dual_stack_urls(environ)
     return {
         "TRUSTED_PROXY_HOPS": trusted_proxy_hops(environ),

@@ -14,7 +14,9 @@ import sys
 import tempfile
 import time
 import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 # DB-IP's City Lite is about 50 MB gzipped and 130 MB unpacked: room to grow,
 # and a bound on what a wrong URL can fill a slug (500 MB) with.
@@ -35,7 +37,7 @@ def months(today: datetime.date) -> list[str]:
     return [today.strftime("%Y-%m"), previous.strftime("%Y-%m")]
 
 
-def unpacked(chunks, gzipped: bool):
+def unpacked(chunks: Iterable[bytes], gzipped: bool) -> Iterator[bytes]:
     """The file's bytes from the download's, unpacked if gzipped; an error if
     it ends early or grows past MAX_FILE_BYTES."""
     inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS) if gzipped else None
@@ -54,7 +56,7 @@ def unpacked(chunks, gzipped: bool):
         raise GeodataError("the download ended before the end of the file")
 
 
-def download(url: str, into, timeout: float):
+def download(url: str, into: IO[bytes], timeout: float) -> None:
     """Writes the file at `url` (unpacked if it ends in .gz) into `into`."""
     import requests
 
@@ -65,7 +67,7 @@ def download(url: str, into, timeout: float):
                 raise GeodataError(f"{url} answered {answer.status_code}")
             received = 0
 
-            def chunks():
+            def chunks() -> Iterator[bytes]:
                 nonlocal received
                 for chunk in answer.iter_content(CHUNK_BYTES):
                     received += len(chunk)
@@ -87,7 +89,7 @@ def check(path: Path) -> str:
     """What the file says it is, if it opens as a location database."""
     import maxminddb
 
-    from .location import database_source
+    from .sources.location import database_source
 
     try:
         with maxminddb.open_database(str(path)) as reader:
@@ -119,7 +121,9 @@ def install(url: str, destination: Path, timeout: float) -> str:
     return what
 
 
-def fetch(template: str, destination: Path, today: datetime.date, timeout: float):
+def fetch(
+    template: str, destination: Path, today: datetime.date, timeout: float
+) -> str:
     """This month's file, or else last month's; GeodataError saying why not."""
     failures = []
     for month in months(today):
@@ -131,7 +135,7 @@ def fetch(template: str, destination: Path, today: datetime.date, timeout: float
     raise GeodataError("; ".join(failures))
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     from .config import SettingError, parse_data_url, parse_geo_db
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -25,7 +25,9 @@ BROWSER_PREFERENCE = ("html", "json", "text")
 SCRIPT_PREFERENCE = ("text", "json", "html")
 
 
-def _match_quality(accepted: list[tuple[str, float]], media_type: str, wildcards: bool):
+def _match_quality(
+    accepted: list[tuple[str, float]], media_type: str, wildcards: bool
+) -> tuple[float, int]:
     """(q, specificity) of the most specific range in Accept covering media_type;
     without `wildcards`, only the type named outright covers it."""
     main_type = media_type.split("/")[0]

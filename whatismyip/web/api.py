@@ -1,34 +1,26 @@
 """/api: the visitor's report as JSON for scripts, readable from any origin."""
 
-import json
-from pathlib import Path
+from typing import Any
 
 import orjson
 from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import (
     BadRequest,
-    HTTPException,
     RequestEntityTooLarge,
     UnsupportedMediaType,
 )
 
+from ..addresses import IPAddress, NotAnAddress, parse_address
+from ..report import describe_address, format_ip, group_args, query_pairs
 from . import visitor
-from .addresses import NotAnAddress, parse_address
-from .conditional import conditional
-from .lookups import facts_about, facts_about_many, parse_lookup_address
-from .owners import owner_of
-from .rate_limits import ALLOWANCE_HEADERS, count_lookups
-from .report import describe_address, format_ip, group_args, query_pairs
+from .conditional import conditional, report_basis
+from .facts import lookup_report, owner_of, reporter, visitor_report
+from .openapi import OPENAPI
+from .rate_limits import count_lookups
+from .routing import parse_lookup_address
 
 api = Blueprint("api", __name__)
-
-OPENAPI = json.loads(
-    (Path(__file__).resolve().parent.parent / "static" / "openapi.json").read_text()
-)
-
-
-# The allowance a page may read from another origin's fetch().
-EXPOSED_HEADERS = ", ".join(ALLOWANCE_HEADERS)
 
 
 # A batch of lookups: at most this many addresses, in a body at most this big
@@ -37,47 +29,22 @@ BATCH_ADDRESSES = 100
 BATCH_BYTES = 16 * 1024
 
 
-def lookup_report(address) -> dict:
-    """What is known of an address a visitor asked about."""
-    return describe_address(address, facts_about(address, own=False))
-
-
-def is_api_path(path: str) -> bool:
-    """/api, anything under /api/, the article's /get_my_ip/ and the JSON
-    answers at /json and /<address>/json are the API; /apiary and /get_my_ipx
-    are not."""
-    return (
-        path in ("/api", "/json", "/get_my_ip", "/get_my_ip/")
-        or path.startswith("/api/")
-        or path.endswith("/json")
-    )
-
-
 # strict_slashes=False: a trailing slash answers as the path without one does.
 @api.get("/api", strict_slashes=False)
 @api.get("/json")  # ifconfig.co's name for it
-def report():
+def report() -> ResponseReturnValue:
     """The visitor's report; with ?ip=…, the lookup of that address instead."""
     asked = visitor.asked_ip()
     if asked is not None:
         address = parse_lookup_address(asked)
         return conditional(jsonify(lookup_report(address)))
-    report = visitor.report()
+    report = visitor_report()
     return conditional(jsonify(report), report_basis(report))
-
-
-def report_basis(report: dict) -> bytes:
-    """What a report's tag is made from: all of it but what changes with every
-    request (its request id, and the headers, which hold If-None-Match itself
-    and, behind Heroku's router, X-Request-Id and X-Request-Start)."""
-    return orjson.dumps(
-        {k: v for k, v in report.items() if k not in ("headers", "request_id")}
-    )
 
 
 @api.get("/api/ip", strict_slashes=False)
 @api.get("/get_my_ip/", strict_slashes=False)  # the original article's endpoint
-def ip():
+def ip() -> ResponseReturnValue:
     """{"ip": …}; ?format=text for the bare address, as on ipify."""
     address = format_ip(visitor.address())
     if visitor.format_in_query() == "text":
@@ -90,31 +57,31 @@ def ip():
 
 
 @api.get("/api/lookup/<address>", strict_slashes=False)
-def lookup(address):
+def lookup(address: str) -> ResponseReturnValue:
     """What is known of any address, IPv4 or IPv6."""
     asked = parse_lookup_address(address)
     return jsonify(lookup_report(asked))
 
 
 @api.get("/<address:address>/json")
-def address_json(address):
+def address_json(address: IPAddress) -> ResponseReturnValue:
     """As /api/lookup/<address>, at ipinfo.io's URL for it."""
     return jsonify(lookup_report(address))
 
 
 @api.get("/api/owner", strict_slashes=False)
-def own_owner():
+def own_owner() -> ResponseReturnValue:
     """Who runs the visitor's own network, from its regional registry."""
-    return jsonify(owner_of(visitor.address()))
+    return jsonify(owner_of(visitor.address(), own=True))
 
 
 @api.get("/api/owner/<address>", strict_slashes=False)
-def owner(address):
+def owner(address: str) -> ResponseReturnValue:
     """Who runs any address's network, and where to report abuse."""
-    return jsonify(owner_of(parse_lookup_address(address)))
+    return jsonify(owner_of(parse_lookup_address(address), own=False))
 
 
-def error_object(status: int, message: str) -> dict:
+def error_object(status: int | None, message: str | None) -> dict[str, Any]:
     return {"error": {"status": status, "message": message}}
 
 
@@ -149,11 +116,11 @@ def batch_of_addresses() -> list[str]:
 
 
 @api.post("/api/lookup", strict_slashes=False)
-def lookup_batch():
+def lookup_batch() -> ResponseReturnValue:
     """What is known of each address in a JSON array, in the same order: an
     entry that is not an address, or that LOOKUP_RATE_LIMIT has no room for,
     gets its own error object. The lookups share one lookup's time limit."""
-    parsed = []
+    parsed: list[IPAddress | dict[str, Any]] = []
     for text in batch_of_addresses():
         try:
             parsed.append(parse_address(text))
@@ -161,7 +128,7 @@ def lookup_batch():
             parsed.append(error_object(400, str(error)))
     valid = [entry for entry in parsed if not isinstance(entry, dict)]
     granted, too_many = count_lookups(len(valid))
-    facts = iter(facts_about_many(valid[:granted]))
+    facts = iter(reporter().facts_of_many([*valid[:granted]], own=False, patient=True))
     answers = []
     for entry in parsed:
         if isinstance(entry, dict):
@@ -170,6 +137,7 @@ def lookup_batch():
             granted -= 1
             answers.append(describe_address(entry, next(facts)))
         else:
+            assert too_many is not None  # what was not granted was refused
             answers.append(error_object(too_many.code, too_many.description))
     response = jsonify(answers)
     if too_many is not None:
@@ -178,7 +146,7 @@ def lookup_batch():
 
 
 @api.get("/api/urls", strict_slashes=False)
-def urls():
+def urls() -> ResponseReturnValue:
     """Where to ask over IPv4 alone and over IPv6 alone, when the operator has
     set up the two single-stack hostnames; else nulls."""
     return jsonify(
@@ -187,22 +155,15 @@ def urls():
 
 
 @api.get("/api/args", strict_slashes=False)
-def args():
+def args() -> ResponseReturnValue:
     return jsonify(args=group_args(query_pairs(visitor.query_string())))
 
 
 @api.get("/api/headers", strict_slashes=False)
-def headers():
+def headers() -> ResponseReturnValue:
     return jsonify(headers=visitor.headers())
 
 
 @api.get("/api/openapi.json", strict_slashes=False)
-def openapi():
+def openapi() -> ResponseReturnValue:
     return jsonify(OPENAPI)
-
-
-def json_error(error: HTTPException, response):
-    body = jsonify(error={"status": error.code, "message": error.description})
-    response.set_data(body.get_data())
-    response.content_type = body.content_type
-    return response

@@ -2,19 +2,20 @@
 the visitor's address, query string, headers and preferred format. The WSGI
 environ is found once through Flask's request proxy and read directly."""
 
+from typing import Any
+
 from flask import current_app, request
 from werkzeug.datastructures import EnvironHeaders
 
-from .addresses import IPAddress, client_address
-from .lookups import facts_about
+from ..addresses import IPAddress, client_address
+from ..report import readable_headers
 from .negotiation import choose_format
-from .report import build_report, readable_headers
 
 ADDRESS_KEY = "whatismyip.visitor_address"
 QUERY_FORMATS = ("json", "text")
 
 
-def _address(environ) -> IPAddress | None:
+def _address(environ: dict[str, Any]) -> IPAddress | None:
     """Worked out once a request (the limiter's key, the report, the page) and
     kept in the request's environ."""
     if ADDRESS_KEY not in environ:
@@ -23,11 +24,12 @@ def _address(environ) -> IPAddress | None:
             environ.get("HTTP_X_FORWARDED_FOR", ""),
             current_app.config["TRUSTED_PROXY_HOPS"],
         )
-    return environ[ADDRESS_KEY]
+    address: IPAddress | None = environ[ADDRESS_KEY]
+    return address
 
 
-def _headers(environ) -> dict[str, str]:
-    return readable_headers(EnvironHeaders(environ))
+def _headers(environ: dict[str, Any]) -> dict[str, str]:
+    return readable_headers(EnvironHeaders(environ))  # type: ignore[arg-type]
 
 
 def address() -> IPAddress | None:
@@ -40,14 +42,6 @@ def query_string() -> str:
 
 def headers() -> dict[str, str]:
     return _headers(request.environ)
-
-
-def report() -> dict:
-    environ = request.environ
-    visitor = _address(environ)
-    return build_report(
-        visitor, facts_about(visitor, own=True), query_string(), _headers(environ)
-    )
 
 
 def asked_ip() -> str | None:

@@ -8,8 +8,7 @@ import logging
 import math
 import threading
 from functools import lru_cache
-
-from flask import Flask
+from typing import Any
 
 log = logging.getLogger("whatismyip")
 
@@ -33,12 +32,12 @@ def script_sha(script: str) -> str:
     return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
 
 
-def redis_options(redis_url: str) -> dict:
+def redis_options(redis_url: str) -> dict[str, Any]:
     """redis-py settings for the worker's connection pool."""
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    options = {
+    options: dict[str, Any] = {
         "max_connections": REDIS_CONNECTIONS,
         "socket_timeout": REDIS_TIMEOUT_SECONDS,
         "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
@@ -73,11 +72,12 @@ class Call:
         "sends",
     )
 
-    def __init__(self, script: str, keys: list[str], args: list):
+    def __init__(self, script: str, keys: list[str], args: list[Any]):
         self.script, self.keys, self.args = script, keys, args
         self.ready = threading.Event()  # answered, or promoted
         self.answered = threading.Event()
-        self.reply = self.error = None
+        self.reply: Any = None
+        self.error: BaseException | None = None
         self.sends = False
 
 
@@ -118,7 +118,7 @@ class RedisStore:
     def usable(self, now: float) -> bool:
         return now >= self.retry_at
 
-    def call(self, script: str, keys: list[str], args: list, now: float):
+    def call(self, script: str, keys: list[str], args: list[Any], now: float) -> Any:
         """The script's reply, or None where Redis is down or busy (the caller
         then does without it); `now` on the monotonic clock."""
         if not self.usable(now):
@@ -133,7 +133,7 @@ class RedisStore:
         self.answered(now)
         return reply
 
-    def run_script(self, script: str, keys: list[str], args: list):
+    def run_script(self, script: str, keys: list[str], args: list[Any]) -> Any:
         """The script's reply for these keys; Busy if no connection came free
         within REDIS_TIMEOUT_SECONDS."""
         call = Call(script, keys, args)
@@ -155,7 +155,7 @@ class RedisStore:
             raise call.error
         return call.reply
 
-    def _send_batch(self):
+    def _send_batch(self) -> None:
         """Sends every call waiting on one connection, then hands it on: to
         the first in line not yet promoted (two batches ending at once must not
         both promote the same one, or a connection is lost), else back."""
@@ -178,7 +178,7 @@ class RedisStore:
             else:
                 self.free += 1
 
-    def _exchange(self, batch: list[Call]):
+    def _exchange(self, batch: list[Call]) -> None:
         """Each call's script by its digest, pipelined; sent whole where Redis
         no longer has it (a restart forgets scripts), which caches it for the
         next batch."""
@@ -189,12 +189,12 @@ class RedisStore:
             if lost:
                 self._pipeline(connection, "EVAL", lost)
         except BaseException:
-            connection.disconnect()  # replies may still arrive: never reuse it
+            connection.disconnect()  # type: ignore[no-untyped-call] # replies may still arrive: never reuse it
             raise
         finally:
             self.pool.release(connection)
 
-    def _pipeline(self, connection, command: str, calls: list[Call]):
+    def _pipeline(self, connection: Any, command: str, calls: list[Call]) -> None:
         name = script_sha if command == "EVALSHA" else str  # EVAL sends it whole
         commands = [
             (command, name(call.script), len(call.keys), *call.keys, *call.args)
@@ -207,7 +207,7 @@ class RedisStore:
             except self.answer_errors as error:  # an error of this call's alone
                 call.error = error
 
-    def failed(self, error: Exception, now: float):
+    def failed(self, error: Exception, now: float) -> None:
         if now < self.retry_at:  # another call of the same batch said so
             return
         self.down, self.failure = True, type(error).__name__
@@ -215,13 +215,13 @@ class RedisStore:
         self.retry_in = min(self.retry_in * 2, LAST_RETRY_SECONDS)
         self.tell(now)
 
-    def answered(self, now: float):
+    def answered(self, now: float) -> None:
         if self.down:
             self.down, self.retry_at, self.retry_in = False, 0.0, FIRST_RETRY_SECONDS
         if self.said_down:
             self.tell(now)
 
-    def tell(self, now: float):
+    def tell(self, now: float) -> None:
         """Logs the state Redis is in if the log says otherwise, each state at
         most once a minute: a Redis that comes and goes is two lines a minute,
         not two a request, and the log catches up with the last change."""
@@ -239,10 +239,3 @@ class RedisStore:
                     "Redis answering again: rate limits counted and registry "
                     "answers kept in Redis"
                 )
-
-
-def init_app(app: Flask) -> None:
-    """One store per worker (its connections are that worker's own), when
-    REDIS_URL is set."""
-    if app.config["REDIS_URL"]:
-        app.extensions["redis"] = RedisStore(app.config["REDIS_URL"])

@@ -1,12 +1,18 @@
 """The headers every answer of the app carries (static files get whitenoise's):
 security headers on all, and CORS on the API's."""
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flask import Flask
 
-from .addresses import forwarded_scheme
-from .api import EXPOSED_HEADERS, is_api_path
+from ..addresses import forwarded_scheme
+from .rate_limits import ALLOWANCE_HEADERS
+from .routing import is_api_path
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 
 def origin(url: str) -> str:
@@ -47,7 +53,7 @@ HSTS = [("Strict-Transport-Security", "max-age=63072000")]
 # Any page may read the API, never with credentials, errors included.
 CORS = [
     ("Access-Control-Allow-Origin", "*"),
-    ("Access-Control-Expose-Headers", EXPOSED_HEADERS),
+    ("Access-Control-Expose-Headers", ", ".join(ALLOWANCE_HEADERS)),
 ]
 PREFLIGHT = [
     ("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS"),
@@ -78,7 +84,7 @@ class SiteHeaders:
     general walk of the forwarded headers the site does not need: it trusts one
     scheme, and works out the address itself (addresses.client_address)."""
 
-    def __init__(self, app, csp: str, hops: int):
+    def __init__(self, app: "WSGIApplication", csp: str, hops: int):
         self.app = app
         self.hops = hops
         self.headers = {
@@ -87,7 +93,9 @@ class SiteHeaders:
             for api in (False, True)
         }
 
-    def __call__(self, environ, start_response):
+    def __call__(
+        self, environ: "WSGIEnvironment", start_response: "StartResponse"
+    ) -> Iterable[bytes]:
         scheme = environ["wsgi.url_scheme"] = forwarded_scheme(
             environ.get("HTTP_X_FORWARDED_PROTO", ""),
             self.hops,
@@ -100,7 +108,9 @@ class SiteHeaders:
             asked = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "")
             extra = extra + preflight_headers(asked)
 
-        def start_with_site_headers(status, headers, exc_info=None):
+        def start_with_site_headers(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
             headers.extend(extra)
             return start_response(status, headers, exc_info)
 
@@ -112,4 +122,6 @@ def init_app(app: Flask) -> None:
     headers)."""
     urls = [app.config["IPV4_URL"], app.config["IPV6_URL"]]
     csp = content_security_policy([origin(url) for url in urls if url])
-    app.wsgi_app = SiteHeaders(app.wsgi_app, csp, app.config["TRUSTED_PROXY_HOPS"])
+    app.wsgi_app = SiteHeaders(  # type: ignore[method-assign]
+        app.wsgi_app, csp, app.config["TRUSTED_PROXY_HOPS"]
+    )

@@ -7,12 +7,11 @@ A client is its IPv4 address, or its IPv6 prefix (RATE_LIMIT_IPV6_PREFIX, a /64
 by default): every home line has a /64, so counting IPv6 addresses one by one
 would give anyone billions of allowances.
 
-Flask-Limiter did this first; measured, it took the site to 0.42x its throughput
-counting in the worker and 0.36x in Redis (`make bench`), its per-request
-bookkeeping costing as much as the request, and the `limits` storage behind it
-sweeps every key every 10 ms. What is left is small: a bounded map of recent
-request times here, one Lua script there (sent by redis_store). The settings
-are still read in the `limits` notation.
+Flask-Limiter did this first; its per-request bookkeeping cost as much as the
+request (docs/performance.md), and the `limits` storage behind it sweeps every
+key on a timer. What is left is small: a bounded map of recent request times
+here, one Lua script there (sent by the worker's Redis store). The settings are
+still read in the `limits` notation.
 """
 
 import bisect
@@ -22,15 +21,19 @@ import math
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from flask import Flask, current_app, request
 from werkzeug.exceptions import TooManyRequests
 
+from ..addresses import IPAddress
+from ..infra.redis_store import RedisStore
 from . import visitor
-from .addresses import IPAddress
-from .redis_store import RedisStore
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 # What a web page may read of an answer from another origin (CORS).
 ALLOWANCE_HEADERS = (
@@ -108,18 +111,20 @@ def parse_windows(text: str) -> list[Window]:
 
 def decide(
     windows: list[Window], counts: list[tuple[int, float]], now: float, cost: int = 1
-):
+) -> Decision:
     """From each window's (requests counted, oldest one's time): how many of
     `cost` more may pass (as many as every window has room for), and the
     tightest window's allowance after them. All times on one clock, whichever
     it is."""
-    granted, tightest = cost, None
+    granted = cost
+    tightest: tuple[tuple[int, int], Window, int, float] | None = None
     for window, (count, oldest) in zip(windows, counts, strict=True):
         granted = min(granted, max(window.limit - count, 0))
         # The least room left; of equals, the longest window (the longest wait).
         room = (window.limit - count, -window.seconds)
         if tightest is None or room < tightest[0]:
             tightest = room, window, count, oldest
+    assert tightest is not None, "a limit has at least one window"
     _, window, count, oldest = tightest
     return Decision(
         granted > 0,
@@ -221,11 +226,15 @@ class Limiter:
     def hit(self, key: str, now: float, cost: int = 1) -> Decision:
         """Counts `cost` requests (or as many as there is room for) for `key`.
         `now` on the monotonic clock; Redis counts on its own."""
-        reply = self.store and self.store.call(
-            MOVING_WINDOWS,
-            [f"{self.name}:{key}:{window.seconds}" for window in self.windows],
-            [os.urandom(6).hex(), cost, *self.window_args],
-            now,
+        reply = (
+            self.store.call(
+                MOVING_WINDOWS,
+                [f"{self.name}:{key}:{window.seconds}" for window in self.windows],
+                [os.urandom(6).hex(), cost, *self.window_args],
+                now,
+            )
+            if self.store is not None
+            else None
         )
         if reply is None:
             return self.in_worker.hit(key, now, cost)
@@ -260,11 +269,15 @@ class TellAllowance:
     client stands. Added as the answer starts, a third of the cost of an
     after_request hook setting each header on Werkzeug's Headers."""
 
-    def __init__(self, app):
+    def __init__(self, app: "WSGIApplication"):
         self.app = app
 
-    def __call__(self, environ, start_response):
-        def start_with_allowance(status, headers, exc_info=None):
+    def __call__(
+        self, environ: "WSGIEnvironment", start_response: "StartResponse"
+    ) -> Iterable[bytes]:
+        def start_with_allowance(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
             allowance = environ.get(DECISION_KEY)
             if allowance is not None:
                 headers.extend(allowance_headers(allowance))
@@ -283,7 +296,7 @@ def refusal(limiter: Limiter, scope: str, decision: Decision) -> TooManyRequests
     )
 
 
-def count_against(limiters, scope: str, cost: int = 1) -> Decision:
+def count_against(limiters: list[Limiter], scope: str, cost: int = 1) -> Decision:
     """Counts this request against each limiter in turn (the second only if the
     first lets it through), noting for its answer's headers the tighter
     allowance, or the one refusing, which raises the 429. The last decision:
@@ -324,7 +337,7 @@ def is_lookup(endpoint: str | None) -> bool:
     )
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, store: RedisStore | None) -> None:
     """RATE_LIMIT limits every request but /healthz's and CORS preflights
     (static files never reach the app), unknown paths included;
     LOOKUP_RATE_LIMIT limits lookups of other addresses besides. The windows
@@ -336,7 +349,6 @@ def init_app(app: Flask) -> None:
     }
     if not any(settings.values()):
         return
-    store = app.extensions.get("redis")
     everything, lookups = (
         Limiter(name, setting, store) if setting else None
         for name, setting in settings.items()
@@ -347,7 +359,7 @@ def init_app(app: Flask) -> None:
 
     # The hook holds the limiters, worked out once.
     @app.before_request
-    def check_allowance():
+    def check_allowance() -> None:
         """Before each limited request: counted against the address the site
         already trusts, so writing X-Forwarded-For buys no new allowance."""
         endpoint = request.endpoint
@@ -361,4 +373,4 @@ def init_app(app: Flask) -> None:
         if applying:
             count_against(applying, client_key(visitor.address(), ipv6_prefix))
 
-    app.wsgi_app = TellAllowance(app.wsgi_app)
+    app.wsgi_app = TellAllowance(app.wsgi_app)  # type: ignore[method-assign]

@@ -1,13 +1,8 @@
 """The pages people see, and the plain-text answers for terminals."""
 
-import json
 from collections.abc import Callable
-from datetime import datetime
-from functools import lru_cache
-from types import SimpleNamespace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -20,83 +15,20 @@ from flask import (
     request,
     url_for,
 )
-from markdown_it import MarkdownIt
-from markupsafe import Markup
-from werkzeug.exceptions import HTTPException, ServiceUnavailable
-from werkzeug.sansio.utils import get_current_url
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import ServiceUnavailable
 
+from ..addresses import IPAddress
+from ..report import as_lines, format_ip
 from . import visitor
-from .api import OPENAPI, is_api_path, json_error, lookup_report, report_basis
-from .conditional import conditional
-from .lookups import (
-    country_facts,
-    facts_about,
-    location_installed,
-    parse_lookup_address,
-    unavailable_retry_after,
-)
-from .owners import owner_asked, owner_of
-from .report import as_lines, format_ip
+from .conditional import conditional, report_basis
+from .facts import lookup_report, owner_of, owner_started, reporter, visitor_report
+from .openapi import OPENAPI
+from .routing import any_of, parse_lookup_address
 from .static_files import static_url
+from .templating import for_templates
 
 pages = Blueprint("pages", __name__)
-# CommonMark, with any raw HTML in the text escaped rather than passed through.
-MARKDOWN = MarkdownIt("commonmark", {"html": False})
-
-
-def link_the_pages(app) -> None:
-    """Each page's URL, for the templates as `links.index` and so on: worked out
-    once the routes are in, where url_for would build it on every render."""
-    app.jinja_env.globals["links"] = SimpleNamespace(
-        **{
-            rule.endpoint.removeprefix("pages."): rule.rule
-            for rule in app.url_map.iter_rules()
-            if rule.endpoint.startswith("pages.") and not rule.arguments
-        }
-    )
-
-
-@pages.app_template_global()
-@lru_cache(maxsize=64)  # one per Host a visitor may send, within bounds
-def snippets(scheme: str, host: str, root_path: str) -> Markup:
-    """The page's code snippets for this site root, rendered once: nothing else
-    in them changes between visits. Keyed by the root's parts, which are cheap
-    to read, where request.url_root is worked out anew on every request."""
-    root = get_current_url(scheme, host, root_path)
-    return Markup(render_template("snippets.html", root=root))  # noqa: S704 (escaped by Jinja)
-
-
-@pages.app_template_filter("markdown")
-@lru_cache(maxsize=256)  # the OpenAPI document's descriptions, a fixed few
-def inline_markdown(text: str) -> Markup:
-    """A description from the OpenAPI document, which writes CommonMark, as
-    HTML: its `code` and links rendered, any HTML in it escaped."""
-    return Markup(MARKDOWN.renderInline(text))  # noqa: S704 (html=False escapes)
-
-
-@pages.app_template_filter("country_name")
-def country_name(code: str) -> str:
-    return country_facts(code)["country_name"] or code
-
-
-@pages.app_template_filter("local_time")
-def local_time(time_zone: str) -> str:
-    """The time now in an IANA time zone, as 14:05."""
-    return datetime.now(ZoneInfo(time_zone)).strftime("%H:%M")
-
-
-@pages.app_template_filter("readable_json")
-def readable_json(value) -> str:
-    """An example as a reader expects it: indented, & and < as written (Jinja
-    escapes the text for the page, where tojson would write \\u0026)."""
-    return json.dumps(value, indent=2, ensure_ascii=False)
-
-
-def for_templates(answer: dict) -> SimpleNamespace:
-    """An answer's fields as attributes, which templates read as `report.ip`:
-    Jinja tries an attribute before a key, so a dictionary would cost a failed
-    lookup and its exception for every field shown."""
-    return SimpleNamespace(**answer)
 
 
 def as_text(text: str) -> Response:
@@ -104,7 +36,12 @@ def as_text(text: str) -> Response:
     return Response(text + "\n", content_type="text/plain; charset=utf-8")
 
 
-def negotiated(facts: dict, page, fmt: str, basis=None) -> Response:
+def negotiated(
+    facts: dict[str, Any],
+    page: Callable[[], str],
+    fmt: str,
+    basis: Callable[[dict[str, Any]], bytes] | None = None,
+) -> Response:
     """An address's answer (or the visitor's report, with `basis` making its
     tag's bytes) in the format chosen: JSON, `name: value` lines, or the page
     `page()` renders. The answer varies with what negotiation reads."""
@@ -119,13 +56,13 @@ def negotiated(facts: dict, page, fmt: str, basis=None) -> Response:
 
 
 @pages.get("/")
-def index():
+def index() -> ResponseReturnValue:
     fmt = visitor.requested_format(query=True)
     if fmt == "text":  # the bare address, as on ifconfig.co and icanhazip
         response = conditional(as_text(format_ip(visitor.address()) or ""))
         response.headers["Vary"] = "Accept, User-Agent"
         return response
-    report = visitor.report()
+    report = visitor_report()
     return negotiated(
         report,
         lambda: render_template("index.html", report=for_templates(report)),
@@ -135,7 +72,7 @@ def index():
 
 
 @pages.get("/ip")
-def ip_text():
+def ip_text() -> ResponseReturnValue:
     """The bare address, whoever asks; ?format=json for {"ip": …}, as on ipify."""
     ip = format_ip(visitor.address())
     if visitor.format_in_query() == "json":
@@ -151,9 +88,9 @@ class TextFact(NamedTuple):
     source: str | None
     field: str
     label: str
-    shown: Callable[[dict], str] | None = None
+    shown: Callable[[dict[str, Any]], str] | None = None
 
-    def line(self, facts: dict) -> str:
+    def line(self, facts: dict[str, Any]) -> str:
         return self.shown(facts) if self.shown else str(facts[self.field])
 
 
@@ -177,12 +114,7 @@ TEXT_FACTS = {
 }
 
 
-def any_of(names) -> str:
-    """A route part matching exactly one of `names`."""
-    return f"any({', '.join(map(repr, names))})"
-
-
-def fact_as_text(name: str, address, own: bool) -> Response:
+def fact_as_text(name: str, address: IPAddress | None, own: bool) -> Response:
     """One fact about an address as a line for shell scripts, asking only its
     own source. So that `curl -f` fails rather than print nothing: a 404 when
     there is none, and a 503 with Retry-After when it could not be looked up
@@ -192,13 +124,13 @@ def fact_as_text(name: str, address, own: bool) -> Response:
         return conditional(as_text(format_ip(address) or ""))
     if fact.source not in current_app.config["LOOKUPS"]:
         abort(404, f"This site does not look up the {fact.label} of an address.")
-    if fact.source == "location" and not location_installed():
+    if fact.source == "location" and not reporter().location_installed():
         raise ServiceUnavailable(
             f"This site has no location database installed, so no {fact.label}."
         )
-    facts = facts_about(address, own=own, wanted=(fact.source,))
+    facts = reporter().facts(address, own=own, wanted=(fact.source,))
     if fact.field in facts["unavailable"]:
-        seconds = unavailable_retry_after()
+        seconds = reporter().retry_after()
         raise ServiceUnavailable(
             f"The {fact.label} could not be looked up just now: try again in "
             f"{seconds} seconds.",
@@ -211,18 +143,18 @@ def fact_as_text(name: str, address, own: bool) -> Response:
 
 
 @pages.get(f"/<{any_of(name for name in TEXT_FACTS if name != 'ip')}:name>")
-def own_fact(name):
+def own_fact(name: str) -> Response:
     return fact_as_text(name, visitor.address(), own=True)
 
 
 @pages.get(f"/<address:address>/<{any_of(TEXT_FACTS)}:name>")
-def address_fact(address, name):
+def address_fact(address: IPAddress, name: str) -> Response:
     """One fact about any address, as on ipinfo.io (/8.8.8.8/country)."""
     return fact_as_text(name, address, own=False)
 
 
 @pages.get("/ua")
-def user_agent():
+def user_agent() -> ResponseReturnValue:
     agent = visitor.headers().get("User-Agent")
     if agent is None:
         abort(404, "Your request sent no User-Agent.")
@@ -230,17 +162,17 @@ def user_agent():
 
 
 @pages.get("/headers")
-def headers_text():
+def headers_text() -> ResponseReturnValue:
     """The request's headers, one `Name: value` a line, as received."""
     lines = [f"{name}: {value}" for name, value in visitor.headers().items()]
     return conditional(as_text("\n".join(lines)))
 
 
-def address_answer(asked: str, address) -> Response:
+def address_answer(asked: str, address: IPAddress) -> Response:
     fmt = visitor.requested_format(query=True)
     # The page shows who runs the network too: asked at once, so that the
     # registry's answer and the lookups' arrive together.
-    owner = owner_asked(address) if fmt == "html" else None
+    owner = owner_started(address, own=False) if fmt == "html" else None
     facts = lookup_report(address)
     return negotiated(
         facts,
@@ -255,21 +187,21 @@ def address_answer(asked: str, address) -> Response:
 
 
 @pages.get("/owner-card")
-def owner_card():
+def owner_card() -> ResponseReturnValue:
     """The visitor's page's "Who runs this network" card, which its script
     fetches once the page has loaded."""
-    return render_template("owner.html", owner=owner_of(visitor.address()))
+    return render_template("owner.html", owner=owner_of(visitor.address(), own=True))
 
 
 @pages.get("/lookup")
-def lookup():
+def lookup() -> ResponseReturnValue:
     """Another address, looked up: the form on / sends you here."""
     asked = request.args.get("address", "")
     return address_answer(asked, parse_lookup_address(asked))
 
 
 @pages.get("/<address:address>")
-def address(address):
+def address(address: IPAddress) -> Response:
     """Any address at its own URL, as on ipinfo.io (/8.8.8.8)."""
     return address_answer(str(address), address)
 
@@ -286,12 +218,12 @@ Disallow: /
 
 
 @pages.get("/robots.txt")
-def robots():
+def robots() -> ResponseReturnValue:
     return as_text(ROBOTS.rstrip("\n"))
 
 
 @pages.get("/edit")
-def edit_args():
+def edit_args() -> ResponseReturnValue:
     """The page's argument form, which works without JavaScript: rows of name and
     value fields come in, the page with exactly those arguments is where we send you."""
     rows = zip(
@@ -303,7 +235,7 @@ def edit_args():
 
 
 @pages.get("/manifest.webmanifest")
-def manifest():
+def manifest() -> ResponseReturnValue:
     response = jsonify(
         name="What is my IP?",
         short_name="My IP",
@@ -320,42 +252,15 @@ def manifest():
 
 
 @pages.get("/favicon.ico")
-def favicon():
+def favicon() -> ResponseReturnValue:
     return redirect(static_url("favicon.ico"), 301)
 
 
 @pages.get("/docs")
-def api_docs():
+def api_docs() -> ResponseReturnValue:
     return render_template("api.html", api=OPENAPI)
 
 
 @pages.get("/healthz")
-def healthz():
+def healthz() -> ResponseReturnValue:
     return as_text("ok")
-
-
-# What a script that took a wrong turn (no route) is told.
-NOT_FOUND_HINT = (
-    "Your address is at /ip (text) and /api (JSON); every route is described "
-    "at /docs.\n"
-)
-
-
-@pages.app_errorhandler(HTTPException)
-def error(error: HTTPException):
-    """Errors answer in the caller's language: JSON under /api, else as
-    negotiated (never a page to a script: see choose_format)."""
-    response = error.get_response()  # keeps headers such as Allow on a 405
-    if is_api_path(request.path):
-        return json_error(error, response)
-    fmt = visitor.requested_format()
-    if fmt == "json":
-        return json_error(error, response)
-    if fmt == "text":
-        hint = NOT_FOUND_HINT if request.url_rule is None and error.code == 404 else ""
-        response.set_data(f"{error.code} {error.name}: {error.description}\n{hint}")
-        response.content_type = "text/plain; charset=utf-8"
-    else:
-        response.set_data(render_template("error.html", error=error))
-        response.content_type = "text/html; charset=utf-8"
-    return response
