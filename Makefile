@@ -15,7 +15,7 @@ LOCK := $(BIN)/pip-compile --quiet --strip-extras --no-header --no-emit-index-ur
 # The Procfile's web line, run exactly as a dyno runs it.
 WEB := $(shell sed -n 's/^web:[[:space:]]*//p' Procfile)
 
-.PHONY: run test lint format check geodata lock upgrade bench bench-workers profile screenshots mutants clean
+.PHONY: run test test-fast lint format check geodata lock upgrade bench bench-workers profile screenshots mutants clean
 
 # A .venv made with another Python (or by an older Makefile) is made again.
 $(VENV)/.python-$(PYTHON_VERSION):
@@ -39,12 +39,19 @@ $(VENV)/.dev: $(VENV)/.site requirements-dev.txt
 run: $(VENV)/.site
 	PATH="$(BIN):$$PATH" PORT=$(PORT) STATIC_AUTOREFRESH=1 bash -c '$(WEB)'
 
+# Style, types (strict on the package) and the layers' import contracts.
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: lint
 	$(BIN)/pytest
+
+# The unit and test-client layers alone: no daemon, no server, no browser.
+test-fast: $(VENV)/.dev
+	$(BIN)/pytest tests/unit tests/client
 
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
@@ -52,7 +59,7 @@ format: $(VENV)/.dev
 
 # A deployed instance, checked the way an operator would after `git push heroku`.
 check: $(VENV)/.site
-	$(BIN)/python tests/deploy_check.py $(URL)
+	$(BIN)/python tools/deploy_check.py $(URL)
 
 # The location database (DB-IP's IP to City Lite, CC BY 4.0) into GEO_DB, as
 # bin/post_compile does on Heroku; run it again monthly for a fresh one.
@@ -71,20 +78,20 @@ upgrade: $(VENV)/.dev
 # The site against its baselines (needs wrk, dnsmasq-base, redis-server and openssl from
 # Debian); see the README.
 bench: $(VENV)/.dev
-	$(BIN)/python tests/bench/bench.py
+	$(BIN)/python tools/bench/bench.py
 
 # The worker-class comparison behind gunicorn.conf.py's choice.
 bench-workers: $(VENV)/.dev
-	$(BIN)/python tests/bench/bench.py --worker-classes
+	$(BIN)/python tools/bench/bench.py --worker-classes
 
 # Where a worker spends its time under load, as a flame graph (needs wrk).
 profile: $(VENV)/.dev
-	$(BIN)/python tests/bench/profile.py
+	$(BIN)/python tools/bench/profile.py
 
 # The README's pictures of the page, from the site booted as on a dyno (needs
 # Chromium, and fonts-noto-color-emoji for the flag).
 screenshots: $(VENV)/.dev
-	$(BIN)/python tests/screenshots.py
+	$(BIN)/python tools/screenshots.py
 
 # Mutation testing, slow and not part of `make test`: mutmut changes one line
 # of the package at a time and runs the tests that cover it (docs/mutants.md).

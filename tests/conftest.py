@@ -1,5 +1,9 @@
-"""Shared fixtures: the app from its factory with Flask's test client, for what
-needs no server; and the site booted from its Procfile, for what does."""
+"""Shared fixtures: the app from its factory with Flask's test client, asking
+the real sources of the stand-ins (tests/client/ overrides them with fakes),
+and the site booted from its Procfile. The tests are in folders by level:
+unit/ (no app, no daemon), client/ (the test client with fake sources),
+integration/ (real sources against dnsmasq, redis-server and the stand-in
+registries), booted/ (gunicorn from the Procfile) and browser/ (Chromium)."""
 
 import os
 import sys
@@ -7,12 +11,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from registries import stand_in_registries
-from router import Router
-from scratch import scratch_folder
-from serving import DnsServer, Server, stand_in_city_database
+from support.registries import stand_in_registries
+from support.router import Router
+from support.scratch import scratch_folder
+from support.serving import (
+    DnsServer,
+    RedisServer,
+    Server,
+    SilentResolver,
+    SlowResolver,
+    stand_in_city_database,
+)
 from whatismyip import create_app
-from whatismyip.config import DEFAULT_GEO_DB_URL, parse_lookups, parse_resolvers
+from whatismyip.config import parse_resolvers, settings_from_environment
+from whatismyip.web.static_files import collect_static
 
 # Hypothesis keeps caches beside the tests unless told otherwise; a test run
 # leaves the working tree as it found it.
@@ -20,32 +32,71 @@ os.environ.setdefault(
     "HYPOTHESIS_STORAGE_DIRECTORY", str(scratch_folder("hypothesis-"))
 )
 
-BROWSER = {
-    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128.0",
-    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-}
-CURL = {"User-Agent": "curl/8.5.0", "Accept": "*/*"}
+
+# What the fast layers (`make test-fast`) may never start.
+DAEMONS = {"dns_server", "shared_redis", "registries", "start_server", "slow"}
+FAST_LAYERS = ("unit", "client")
 
 
 def pytest_collection_modifyitems(items):
-    """Marks every test that boots the Procfile's web line, besides the modules
-    that only do (`make mutants` runs the rest, since a mutant is switched on
-    within the test's own process)."""
+    """Marks every test that boots the Procfile's web line (`make mutants`
+    leaves those out, since a mutant is switched on within the test's own
+    process), and refuses a test in a fast layer that would start a daemon."""
     for item in items:
         if "start_server" in item.fixturenames:
             item.add_marker(pytest.mark.server)
+        started = DAEMONS & set(item.fixturenames)
+        if item.path.parent.name in FAST_LAYERS and started:
+            raise pytest.UsageError(
+                f"{item.nodeid} starts {', '.join(sorted(started))}: it belongs "
+                "in tests/integration or tests/booted"
+            )
 
 
 @pytest.fixture(autouse=True)
 def empty_caches():
     """Each test starts with the package's per-worker caches empty, as a new
     worker does: no test leans on what another left, and `make mutants` sees
-    every test that reaches a cached function, not only the first."""
+    every test that reaches a cached function, not only the first. The static
+    build is kept: it is the same for every app, and costs a fifth of a
+    second each time."""
     for name, module in list(sys.modules.items()):
         if name.startswith("whatismyip"):
             for value in vars(module).values():
-                if hasattr(type(value), "cache_clear"):  # functools' caches
+                if hasattr(type(value), "cache_clear") and value is not collect_static:
                     value.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def registries():
+    """Stand-ins for IANA's RDAP bootstrap and the five registries."""
+    return stand_in_registries()
+
+
+@pytest.fixture
+def nothing_unforeseen(caplog):
+    """Every misbehaviour the stand-in registries stage is one the site
+    foresaw: none ends in the catch-all for errors no code path expected."""
+    yield
+    # In teardown, caplog.messages holds teardown's records only.
+    said = [r.getMessage() for r in caplog.get_records("call")]
+    assert not [m for m in said if m.startswith("RDAP answer about")]
+
+
+@pytest.fixture
+def silent():
+    """A resolver that takes every question and never answers."""
+    resolver = SilentResolver()
+    yield resolver
+    resolver.close()
+
+
+@pytest.fixture
+def slow(dns_server):
+    """The test DNS server, answering 100 ms late."""
+    resolver = SlowResolver(dns_server)
+    yield resolver
+    resolver.close()
 
 
 @pytest.fixture(scope="session")
@@ -58,27 +109,36 @@ def dns_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def local_settings(dns_server):
-    """As `make run` builds the app, whatever the shell running the tests has set,
-    with the tests' own location database."""
+def shared_redis(tmp_path_factory):
+    """A redis-server of the tests' own, as Heroku Key-Value Store is to dynos."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def base_settings():
+    """As `make run` builds the app, whatever the shell running the tests has
+    set, with nothing outside the process to ask."""
     return {
-        "TRUSTED_PROXY_HOPS": 0,
-        "STATIC_AUTOREFRESH": False,
-        "RATE_LIMIT": None,
+        **settings_from_environment({}),
         # On by default (60/minute), which tests that look up many addresses
         # from one client would reach; tests of the limit set it.
         "LOOKUP_RATE_LIMIT": None,
-        "RATE_LIMIT_IPV6_PREFIX": 64,
-        "REDIS_URL": None,
-        "LOOKUPS": parse_lookups(None),
+        "DNS_RESOLVER": [],
+    }
+
+
+@pytest.fixture(scope="session")
+def local_settings(base_settings, dns_server, registries):
+    """The app asking the tests' own resolver, registries and location
+    database."""
+    return {
+        **base_settings,
         "DNS_RESOLVER": parse_resolvers(dns_server.address),
-        "LOOKUP_TIMEOUT": 0.5,
         "GEO_DB": stand_in_city_database(),
-        "GEO_DB_URL": DEFAULT_GEO_DB_URL,
-        "RDAP_BOOTSTRAP_URL": stand_in_registries().bootstrap_url,
+        "RDAP_BOOTSTRAP_URL": registries.bootstrap_url,
         "RDAP_TIMEOUT": 1.0,
-        "IPV4_URL": None,
-        "IPV6_URL": None,
     }
 
 

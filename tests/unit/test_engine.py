@@ -1,0 +1,176 @@
+"""The engine every source is asked through: budgets kept apart for own and
+other addresses, one question in flight per address and source, a bounded
+cache of answers (never of failures), the deadline, and the catch-all that
+turns what no source foresaw into `unavailable` with one log line."""
+
+import ipaddress
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pytest
+
+from whatismyip.sources.base import Answer, Budget, Source, Unavailable
+from whatismyip.sources.engine import Engine, TTLCache, Upstream
+
+ADDRESS = ipaddress.ip_address("192.0.2.1")
+
+
+class Counting(Source):
+    """Answers {"n": how many times it was asked}, after `delay` seconds."""
+
+    name = "counting"
+    fields = ("n",)
+    empty = {"n": None}
+    label = "Counting"
+    budget = Budget("counting", own=2, other=1)
+    timeout = 0.5
+
+    def __init__(self, delay=0.0, ttl=60.0, error=None):
+        self.delay, self.ttl, self.error = delay, ttl, error
+        self.asked = 0
+        self.lock = threading.Lock()
+
+    def ask(self, address, deadline):
+        with self.lock:
+            self.asked += 1
+            asked = self.asked
+        time.sleep(self.delay)
+        if self.error is not None:
+            raise self.error
+        return Answer({"n": asked}, ttl=self.ttl)
+
+
+def test_an_answer_is_kept_for_its_ttl_and_used_without_asking_again():
+    source = Counting()
+    engine = Engine([source])
+    for _ in range(2):
+        assert engine.start("counting", ADDRESS, own=True).result().found == {"n": 1}
+    assert source.asked == 1
+
+
+def test_an_answer_past_its_ttl_is_asked_again():
+    source = Counting(ttl=0.05)
+    engine = Engine([source])
+    engine.start("counting", ADDRESS, own=True).result()
+    time.sleep(0.1)
+    assert engine.start("counting", ADDRESS, own=True).result().found == {"n": 2}
+
+
+def test_a_failure_is_never_kept():
+    source = Counting(error=Unavailable())
+    engine = Engine([source])
+    for _ in range(2):
+        assert engine.start("counting", ADDRESS, own=True).result() is None
+    assert source.asked == 2
+    assert len(engine.caches["counting"]) == 0
+
+
+def test_concurrent_askers_of_one_address_share_one_question():
+    source = Counting(delay=0.2)
+    engine = Engine([source])
+    start = threading.Barrier(6)
+
+    def ask(_):
+        start.wait()
+        return engine.start("counting", ADDRESS, own=True).result()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert {answer.found["n"] for answer in pool.map(ask, range(6))} == {1}
+    assert source.asked == 1
+    assert engine.in_flight == {}
+
+
+def test_other_addresses_never_take_the_room_of_visitors_own():
+    source = Counting(delay=0.3)
+    engine = Engine([source])
+    others = [
+        engine.start("counting", ipaddress.ip_address(f"192.0.2.{n}"), own=False)
+        for n in range(10, 13)
+    ]
+    # One place for others: the first is asked, the rest unavailable at once.
+    assert [isinstance(p.started, Future) for p in others] == [True, False, False]
+    assert [p.result() for p in others[1:]] == [None, None]
+    own = engine.start("counting", ipaddress.ip_address("192.0.2.99"), own=True)
+    assert own.result() is not None
+
+
+def test_a_patient_caller_waits_for_room_until_its_deadline():
+    source = Counting(delay=0.1)
+    engine = Engine([source])
+    first = engine.start("counting", ipaddress.ip_address("192.0.2.20"), own=False)
+    waited = engine.start(
+        "counting", ipaddress.ip_address("192.0.2.21"), own=False, patient=True
+    )
+    assert first.result() is not None
+    assert waited.result() is not None
+
+
+def test_a_source_hanging_past_its_deadline_is_unavailable_at_the_deadline():
+    """The wait has a limit of its own: a source that ignores its deadline
+    (a library that overruns, a stuck call) never holds the answer."""
+    source = Counting(delay=3.0)
+    engine = Engine([source])
+    started = time.monotonic()
+    (answers,) = engine.answers([ADDRESS], own=True, names=["counting"])
+    took = time.monotonic() - started
+    assert answers == {"counting": None}
+    assert source.timeout <= took < source.timeout + 0.3
+
+
+def test_what_no_source_foresaw_is_unavailable_with_one_log_line(caplog):
+    engine = Engine([Counting(error=KeyError("surprise"))])
+    assert engine.start("counting", ADDRESS, own=True).result() is None
+    assert caplog.messages == [
+        "Counting answer about 192.0.2.1 could not be read (KeyError)"
+    ]
+
+
+def test_a_source_not_ready_is_not_asked():
+    class Resting(Counting):
+        def ready(self, now):
+            return False
+
+    source = Resting()
+    assert Engine([source]).start("counting", ADDRESS, own=True).result() is None
+    assert source.asked == 0
+
+
+def test_an_instant_source_is_called_directly_and_never_kept():
+    class Instant(Counting):
+        instant = True
+        budget = None
+
+    source = Instant()
+    engine = Engine([source])
+    for n in (1, 2):
+        assert engine.start("counting", ADDRESS, own=True).result().found == {"n": n}
+    assert "counting" not in engine.caches
+
+
+def test_the_cache_drops_the_least_recently_used_past_its_size():
+    cache = TTLCache(2)
+    kept = {key: Answer({"k": key}, ttl=60) for key in "abcd"}
+    for key in "abc":
+        cache.put(key, kept[key], now=0.0)
+    assert cache.get("a", 1.0) is None
+    assert cache.get("b", 1.0) == kept["b"]
+    cache.put("d", kept["d"], now=1.0)  # "c" was used least recently
+    assert [cache.get(k, 2.0) for k in "bcd"] == [kept["b"], None, kept["d"]]
+
+
+@pytest.mark.parametrize(("now", "kept"), [(9.999, True), (10.0, False)])
+def test_an_answer_is_kept_until_exactly_its_ttl(now, kept):
+    cache = TTLCache(2)
+    cache.put("a", Answer({"k": "a"}, ttl=10), now=0.0)
+    assert (cache.get("a", now) is not None) is kept
+
+
+def test_an_upstream_pauses_and_gives_its_places():
+    upstream = Upstream(1)
+    assert upstream.enter(time.monotonic() + 1)
+    assert not upstream.enter(time.monotonic() + 0.05)  # its one place is taken
+    upstream.leave()
+    upstream.pause(30, now=100.0)
+    assert upstream.paused(129.9)
+    assert not upstream.paused(130.0)
