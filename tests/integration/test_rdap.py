@@ -143,6 +143,26 @@ def test_a_silent_registry_holds_no_more_than_its_own_places(make_app):
     )
 
 
+def test_others_hanging_on_a_registry_leave_visitors_their_own_owner_card(make_app):
+    """Lookups of other addresses spend a budget of their own: while they wait
+    on a registry that never answers (eight of them, every place a worker once
+    had for all of its registry questions), a visitor's own network is still
+    asked and answered."""
+    app = make_app(TRUSTED_PROXY_HOPS=1, RDAP_TIMEOUT=2.0)
+    client = app.test_client()
+    engine = app.extensions["reporter"].engine
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        hanging = [pool.submit(client.get, f"/api/owner/5.6.9.{n}") for n in range(8)]
+        wait_for(
+            lambda: len(engine.in_flight) == owners.BUDGET.other,
+            what="every place for others taken",
+        )
+        own = client.get("/api/owner", headers={"X-Forwarded-For": "8.8.8.8"})
+        assert own.json["organization"] == "Google LLC"
+        assert own.json["unavailable"] == []
+        assert [f.result().json["unavailable"] for f in hanging] == [["owner"]] * 8
+
+
 def test_a_silent_registry_gets_its_places_back_once_its_questions_time_out(
     make_app, registries
 ):
@@ -234,6 +254,23 @@ def test_an_error_no_code_path_foresaw_is_unavailable_and_one_log_line(client, c
     assert response.json["unavailable"] == ["owner"]
     said = [m for m in caplog.messages if m.startswith("RDAP")]
     assert said == ["RDAP answer about 20.1.2.3 could not be read (ValueError)"]
+    caplog.clear()  # expected here, unlike anywhere else (nothing_unforeseen)
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/owner/22.1.2.3", "/22.1.2.3", "/lookup?address=22.1.2.3"]
+)
+def test_a_network_of_the_other_family_is_unavailable_not_a_500(client, caplog, path):
+    """A registry that answers an IPv4 address with an IPv6 network: nowhere to
+    keep it, and nothing to show. Every route that asks says so and goes on."""
+    response = client.get(path, headers=BROWSER if "api" not in path else {})
+    assert response.status_code == 200
+    if "api" in path:
+        assert response.json["unavailable"] == ["owner"]
+    else:
+        assert "The registry could not be asked just now" in response.text
+    said = [m for m in caplog.messages if m.startswith("RDAP")]
+    assert said == ["RDAP answer about 22.1.2.3 could not be read (ValueError)"]
     caplog.clear()  # expected here, unlike anywhere else (nothing_unforeseen)
 
 

@@ -43,6 +43,7 @@ BOOTSTRAP = {
     "busy": ["18.0.0.0/8"],  # 429 with Retry-After as a date
     "mangled": ["20.0.0.0/8"],  # a redirect to a URL no parser can read
     "exact": ["21.0.0.0/8"],  # an answer of exactly the size the site reads
+    "otherfamily": ["22.0.0.0/8"],  # an IPv6 network for an IPv4 address
 }
 # Stand-ins reached over TLS only.
 TLS_ONLY = ("hop/3", "hop/4")
@@ -354,6 +355,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if part == "lacnic":
             return self.answer(
                 429, {"errorCode": 429}, {"Retry-After": str(LACNIC_PAUSE)}
+            )
+        if part == "otherfamily":
+            return self.answer(
+                200,
+                network("whois.arin.net", "NET6-2A0C", "V6", "2a0c::", "2a0c::ff", []),
             )
         if part == "arin" and address in ipaddress.ip_network("4.0.0.0/8"):
             return self.answer(404, {"errorCode": 404, "title": "Not Found"})
