@@ -39,14 +39,18 @@ FAST_LAYERS = ("unit", "client")
 
 
 def pytest_collection_modifyitems(items):
-    """Marks every test that boots the Procfile's web line (`make mutants`
-    leaves those out, since a mutant is switched on within the test's own
-    process), and refuses a test in a fast layer that would start a daemon."""
+    """Marks every test that boots the Procfile's web line, those of the booted
+    and browser layers and any other (`make mutants` leaves them out, since a
+    mutant is switched on within the test's own process, never in a server's),
+    and refuses a test in a fast layer that would start a daemon."""
     for item in items:
-        if "start_server" in item.fixturenames:
+        layer = item.path.parent.name
+        if layer == "browser":
+            item.add_marker(pytest.mark.browser)
+        if layer in ("booted", "browser") or "start_server" in item.fixturenames:
             item.add_marker(pytest.mark.server)
         started = DAEMONS & set(item.fixturenames)
-        if item.path.parent.name in FAST_LAYERS and started:
+        if layer in FAST_LAYERS and started:
             raise pytest.UsageError(
                 f"{item.nodeid} starts {', '.join(sorted(started))}: it belongs "
                 "in tests/integration or tests/booted"
