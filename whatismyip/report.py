@@ -124,7 +124,7 @@ class Reporter:
     def __init__(self, engine: Engine):
         self.engine = engine
         location = engine.sources.get("location")
-        origin = location.origin() if location and location.usable() else None
+        origin = location.origin() if location else None
         # `geo_source` in every answer: which location database, or null.
         self.geo_source = (
             {"name": origin.name, "month": origin.date} if origin else None

@@ -2,7 +2,6 @@
 that drive the engine directly; and in-memory fake sources through the same
 `Source` shape, for the test-client tests, which then need no daemon."""
 
-import time
 from collections.abc import Hashable, Mapping
 from typing import Any
 
@@ -14,7 +13,7 @@ from whatismyip.config import (
 )
 from whatismyip.report import Reporter, build_reporter
 from whatismyip.sources import SOURCES
-from whatismyip.sources.base import Answer, Budget, Source, Unavailable
+from whatismyip.sources.base import Answer, Budget, Source
 from whatismyip.sources.dns import HostnameSource, NetworkSource
 
 
@@ -90,19 +89,13 @@ FAKE_FACTS: Mapping[str, Mapping[str, Mapping[str, Any]]] = {
 
 
 class FakeSource(Source):
-    """A source answering from FAKE_FACTS (empty for any other address), or
-    Unavailable when told to be; asked like any other, through the engine."""
+    """A source answering from FAKE_FACTS (empty for any other address), asked
+    like any other, through the engine."""
 
     budget = Budget("fake", own=4, other=4)
     label = "Fake"
-    unavailable = False
-    delay = 0.0
 
     def ask(self, address: IPAddress, deadline: float) -> Answer:
-        if self.delay:
-            time.sleep(self.delay)
-        if self.unavailable:
-            raise Unavailable
         found = FAKE_FACTS.get(str(address), {}).get(self.name, {})
         return Answer(found, ttl=60)
 

@@ -91,10 +91,6 @@ class Source:
         """Where the source's data came from; None where nothing can be said."""
         return None
 
-    def usable(self) -> bool:
-        """Whether the source can answer at all (its data is there)."""
-        return True
-
     def ready(self, now: float) -> bool:
         """Whether its upstream may be asked now (a breaker closed)."""
         return True

@@ -126,9 +126,6 @@ class LocationSource(Source):
     def build(cls, setup: Setup) -> "LocationSource":
         return cls(setup.settings["GEO_DB"])
 
-    def usable(self) -> bool:
-        return self.reader is not None
-
     def ask(self, address: IPAddress, deadline: float) -> Answer:
         if self.reader is None:
             raise Unavailable
