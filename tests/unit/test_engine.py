@@ -118,6 +118,16 @@ def test_a_source_hanging_past_its_deadline_is_unavailable_at_the_deadline():
     assert source.timeout <= took < source.timeout + 0.3
 
 
+def test_one_answer_waited_for_is_unavailable_at_its_deadline():
+    """The owner card's way of asking (one source, then wait): the same limit
+    of its own, however long the source hangs."""
+    source = Counting(delay=3.0)
+    pending = Engine([source]).start("counting", ADDRESS, own=True)
+    started = time.monotonic()
+    assert pending.result() is None
+    assert time.monotonic() - started < source.timeout + 0.3
+
+
 def test_what_no_source_foresaw_is_unavailable_with_one_log_line(caplog):
     engine = Engine([Counting(error=KeyError("surprise"))])
     assert engine.start("counting", ADDRESS, own=True).result() is None
@@ -169,7 +179,9 @@ def test_an_answer_is_kept_until_exactly_its_ttl(now, kept):
 def test_an_upstream_pauses_and_gives_its_places():
     upstream = Upstream(1)
     assert upstream.enter(time.monotonic() + 1)
+    started = time.monotonic()
     assert not upstream.enter(time.monotonic() + 0.05)  # its one place is taken
+    assert time.monotonic() - started < 0.5  # and no longer than the deadline
     upstream.leave()
     upstream.pause(30, now=100.0)
     assert upstream.paused(129.9)
