@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pytest
 
 from whatismyip.sources.base import Answer, Budget, Source, Unavailable
-from whatismyip.sources.engine import Engine, TTLCache, Upstream
+from whatismyip.sources.engine import HANDOVER, Engine, TTLCache, Upstream
 
 ADDRESS = ipaddress.ip_address("192.0.2.1")
 
@@ -26,19 +26,22 @@ class Counting(Source):
     budget = Budget("counting", own=2, other=1)
     timeout = 0.5
 
-    def __init__(self, delay=0.0, ttl=60.0, error=None):
+    def __init__(self, delay=0.0, ttl=60.0, error=None, unanswered=()):
         self.delay, self.ttl, self.error = delay, ttl, error
+        self.unanswered = unanswered
         self.asked = 0
+        self.deadlines = []
         self.lock = threading.Lock()
 
     def ask(self, address, deadline):
         with self.lock:
             self.asked += 1
             asked = self.asked
+            self.deadlines.append(deadline)
         time.sleep(self.delay)
         if self.error is not None:
             raise self.error
-        return Answer({"n": asked}, ttl=self.ttl)
+        return Answer({"n": asked}, self.unanswered, ttl=self.ttl)
 
 
 def test_an_answer_is_kept_for_its_ttl_and_used_without_asking_again():
@@ -55,6 +58,26 @@ def test_an_answer_past_its_ttl_is_asked_again():
     engine.start("counting", ADDRESS, own=True).result()
     time.sleep(0.1)
     assert engine.start("counting", ADDRESS, own=True).result().found == {"n": 2}
+
+
+def test_a_partial_answer_is_never_kept_whatever_its_ttl():
+    source = Counting(unanswered=("m",))
+    engine = Engine([source])
+    for _ in range(2):
+        assert engine.start("counting", ADDRESS, own=True).result().unanswered == ("m",)
+    assert source.asked == 2
+
+
+def test_a_question_is_due_a_little_before_its_callers_stop_waiting():
+    """It hands back what it found (a partial answer) before the deadline."""
+    source = Counting()
+    before = time.monotonic()
+    Engine([source]).start("counting", ADDRESS, own=True).result()
+    after = time.monotonic()
+    handover = min(HANDOVER, source.timeout / 4)
+    (deadline,) = source.deadlines
+    assert before + source.timeout - handover <= deadline
+    assert deadline <= after + source.timeout - handover
 
 
 def test_a_failure_is_never_kept():
@@ -93,6 +116,18 @@ def test_other_addresses_never_take_the_room_of_visitors_own():
     assert [p.result() for p in others[1:]] == [None, None]
     own = engine.start("counting", ipaddress.ip_address("192.0.2.99"), own=True)
     assert own.result() is not None
+
+
+def test_a_patient_caller_waits_for_room_no_longer_than_its_deadline():
+    source = Counting(delay=3.0)
+    engine = Engine([source])
+    engine.start("counting", ipaddress.ip_address("192.0.2.30"), own=False)
+    started = time.monotonic()
+    waited = engine.start(
+        "counting", ipaddress.ip_address("192.0.2.31"), own=False, patient=True
+    )
+    assert time.monotonic() - started < source.timeout + 0.2
+    assert waited.result() is None
 
 
 def test_a_patient_caller_waits_for_room_until_its_deadline():
@@ -154,8 +189,15 @@ def test_an_instant_source_is_called_directly_and_never_kept():
     source = Instant()
     engine = Engine([source])
     for n in (1, 2):
+        before = time.monotonic()
         assert engine.start("counting", ADDRESS, own=True).result().found == {"n": n}
+        assert before + source.timeout <= source.deadlines[-1]
+        assert source.deadlines[-1] <= time.monotonic() + source.timeout
     assert "counting" not in engine.caches
+
+
+def test_without_sources_nothing_is_worth_waiting_for():
+    assert Engine([]).retry_after(now=0.0) == 0.0
 
 
 def test_the_cache_drops_the_least_recently_used_past_its_size():
@@ -167,6 +209,16 @@ def test_the_cache_drops_the_least_recently_used_past_its_size():
     assert cache.get("b", 1.0) == kept["b"]
     cache.put("d", kept["d"], now=1.0)  # "c" was used least recently
     assert [cache.get(k, 2.0) for k in "bcd"] == [kept["b"], None, kept["d"]]
+
+
+def test_the_first_live_answer_among_the_keys_is_the_one_used():
+    """A block's answer, else the address's own, as RDAP keeps them."""
+    cache = TTLCache(4)
+    cache.put("gone", Answer({"k": "gone"}, ttl=1), now=0.0)
+    cache.put("own", Answer({"k": "own"}, ttl=60), now=0.0)
+    assert cache.get(("missing", "own"), 5.0).found == {"k": "own"}
+    assert cache.get(("gone", "own"), 5.0).found == {"k": "own"}
+    assert len(cache) == 1  # the expired one went as it was passed
 
 
 @pytest.mark.parametrize(("now", "kept"), [(9.999, True), (10.0, False)])
